@@ -1,0 +1,1 @@
+"""Storage drivers: the only code that touches storage."""

@@ -1,0 +1,1 @@
+"""The desired state: from bytes on disk to validated, typed specs."""
