@@ -144,7 +144,7 @@ class TopologyExpression:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TopologySelector:
-    match_labels: Mapping[str, str] = EMPTY
+    match_labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     match_expressions: tuple[TopologyExpression, ...] = ()
 
 
@@ -152,11 +152,11 @@ class TopologySelector:
 class StorageClass:
     name: str
     driver: str
-    parameters: Mapping[str, str] = EMPTY
+    parameters: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     reclaim_policy: ReclaimPolicy = ReclaimPolicy.RETAIN
     default: bool = False
     allowed_topologies: tuple[TopologySelector, ...] = ()
-    labels: Mapping[str, str] = EMPTY
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     builtin: bool = False
     origin: Origin | None = field(default=None, compare=False, repr=False)
 
@@ -173,8 +173,8 @@ class Volume:
     access_mode: AccessMode
     storage_class_name: str | None = None
     reclaim_policy: ReclaimPolicy | None = None
-    parameters: Mapping[str, str] = EMPTY
-    labels: Mapping[str, str] = EMPTY
+    parameters: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     restore_from: str | None = None
     owner_service: str | None = None
     origin: Origin | None = field(default=None, compare=False, repr=False)
@@ -189,7 +189,7 @@ class Snapshot:
     name: str
     namespace: str
     source_volume: str
-    labels: Mapping[str, str] = EMPTY
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     origin: Origin | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -210,7 +210,7 @@ class ClaimTemplate:
     size: Quantity
     access_mode: AccessMode
     storage_class_name: str | None = None
-    parameters: Mapping[str, str] = EMPTY
+    parameters: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     reclaim_policy: ReclaimPolicy | None = None
 
 

@@ -15,7 +15,7 @@ as Kubernetes does. Negative quantities are rejected. Pure functions, no I/O.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
@@ -45,24 +45,11 @@ class Quantity:
     """A size in whole bytes; ``text`` is how the user wrote it (not compared)."""
 
     bytes: int
-    text: str = ""
+    text: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.bytes < 0:
             raise QuantityError("a quantity cannot be negative")
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Quantity):
-            return self.bytes == other.bytes
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.bytes)
-
-    def __lt__(self, other: object) -> bool:
-        if isinstance(other, Quantity):
-            return self.bytes < other.bytes
-        return NotImplemented
 
     def __str__(self) -> str:
         return self.text or format_bytes(self.bytes)
@@ -91,6 +78,9 @@ def parse(value: str | int) -> Quantity:
             f"{text!r} is not a Kubernetes quantity (write e.g. 10Gi, 500Mi, 1.5G or a byte count)"
         )
     num = m.group("num")
+    suffix = m.group("suffix") or ""
+    if num.isdigit() and m.group("exp") is None and suffix != "m" and len(num) <= _MAX_DIGITS:
+        return Quantity(int(num) * int(_MULTIPLIER[suffix]), text)  # the common case, exact
     if len(num) > _MAX_DIGITS:
         raise QuantityError(f"{text!r} has too many digits")
     amount = Fraction(num if not num.endswith(".") else num[:-1] or "0")
@@ -101,7 +91,7 @@ def parse(value: str | int) -> Quantity:
             raise QuantityError(f"{text!r}: exponent out of range")
         amount *= Fraction(10) ** e
     else:
-        amount *= _MULTIPLIER[m.group("suffix") or ""]
+        amount *= _MULTIPLIER[suffix]
     whole = -(-amount.numerator // amount.denominator)  # round up, as Kubernetes does
     return Quantity(whole, text)
 

@@ -78,13 +78,14 @@ class PosList(list[Any]):
         self.item_pos: list[Pos] = []
 
 
-@dataclass(frozen=True, slots=True)
 class YamlProblem(Exception):
     """The text is not acceptable YAML; ``pos`` is where, ``message`` says why."""
 
-    message: str
-    pos: Pos
-    code: str = "RS001"
+    def __init__(self, message: str, pos: Pos, code: str = "RS001") -> None:
+        super().__init__(message, pos, code)
+        self.message = message
+        self.pos = pos
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,12 +233,15 @@ class _Builder:
         before = self.nodes + self.expanded
         merges: list[tuple[Any, Pos]] = []
         key_pos = result.key_pos
+        scalar = ScalarEvent
         while True:
             event = get()
-            if isinstance(event, MappingEndEvent):
+            kind = type(event)
+            if kind is MappingEndEvent:
                 break
-            pos = _mark(event)
-            if not isinstance(event, ScalarEvent):
+            mark = event.start_mark
+            pos = (mark.line + 1, mark.column + 1)
+            if kind is not scalar:
                 raise YamlProblem("mapping keys must be plain text, not collections or aliases", pos)
             key = event.value
             value_event = get()
@@ -250,7 +254,20 @@ class _Builder:
                     f"duplicate key {key!r} (first defined at line {first[0]})", pos, "RS002"
                 )
             key_pos[key] = pos
-            result[key] = self.node(value_event, get)
+            if (
+                type(value_event) is scalar
+                and value_event.anchor is None
+                and value_event.tag is None
+            ):
+                # The common case, inlined: an untagged scalar value without an anchor.
+                self.nodes += 1
+                text = value_event.value
+                if value_event.style == "" and value_event.implicit[0]:
+                    result[key] = _plain(text)
+                else:
+                    result[key] = text
+            else:
+                result[key] = self.node(value_event, get)
         for source, pos in merges:
             self._merge(result, source, pos)
         self.nodes += 1
@@ -303,13 +320,28 @@ def parse(text: str) -> list[YamlDocument]:
         pos = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         raise YamlProblem(_describe(exc, text, pos), pos) from None
     except YAMLError as exc:
-        raise YamlProblem(f"invalid YAML: {exc}", (1, 1)) from None
+        # The reader reports a character index rather than a mark (control characters).
+        index = getattr(exc, "position", None)
+        pos = _pos_of_index(text, index) if isinstance(index, int) else (1, 1)
+        reason = getattr(exc, "reason", None) or "invalid YAML"
+        character = getattr(exc, "character", None)
+        if isinstance(character, str) and len(character) == 1:
+            character = ord(character)
+        if isinstance(character, int):
+            reason = f"{reason}: character U+{character:04X} is not allowed in YAML"
+        raise YamlProblem(str(reason), pos) from None
     except RecursionError:
         raise YamlProblem("YAML nesting is too deep", (1, 1)) from None
     finally:
         dispose = getattr(parser, "dispose", None)
         if dispose is not None:
             dispose()
+
+
+def _pos_of_index(text: str, index: int) -> Pos:
+    before = text[:index]
+    line = before.count("\n") + 1
+    return (line, index - (before.rfind("\n") + 1) + 1)
 
 
 def _describe(exc: MarkedYAMLError, text: str, pos: Pos) -> str:

@@ -1,0 +1,46 @@
+"""Run a command as a separate process and report wall time and peak memory (RSS)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Run:
+    wall_s: float
+    peak_mb: float
+    returncode: int
+
+
+def run_once(argv: Sequence[str], *, cwd: str | None = None, env: dict[str, str] | None = None) -> Run:
+    """Time one process; peak RSS comes from wait4's rusage of that child alone."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        list(argv), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.stderr is not None:
+        proc.stderr.close()
+    return Run(wall, usage.ru_maxrss / 1024, proc.returncode)
+
+
+def best_of(argv: Sequence[str], *, repeat: int, cwd: str | None = None,
+            env: dict[str, str] | None = None) -> tuple[Run, float]:
+    """The fastest of ``repeat`` runs, and the median wall time."""
+    runs = [run_once(argv, cwd=cwd, env=env) for _ in range(repeat)]
+    for r in runs:
+        if r.returncode not in (0, 2):
+            raise SystemExit(f"{' '.join(argv)} exited {r.returncode}")
+    best = min(runs, key=lambda r: r.wall_s)
+    return best, statistics.median(r.wall_s for r in runs)
+
+
+_ = resource  # rusage units are kilobytes on Linux (see wait4 above)

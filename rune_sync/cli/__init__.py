@@ -1,0 +1,86 @@
+"""The ``rune-sync`` command line: a click group and the failure boundary.
+
+Commands live one per module and stay thin: parse options, call the pipeline, hand
+the result to a view in :mod:`rune_sync.cli.render`. This module sorts failures:
+
+- usage errors (unknown command or flag, missing argument, bad choice) exit 64 —
+  never 2, which plan reserves for "changes present";
+- a :class:`~rune_sync.errors.RuneSyncError` is printed as one message and exits 1;
+- anything else is our bug: a one-line notice, the traceback in a debug log, exit 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import traceback
+from typing import NoReturn
+
+import click
+
+from rune_sync import __version__
+from rune_sync.cli import drivers as drivers_cmd
+from rune_sync.cli import explain as explain_cmd
+from rune_sync.cli import schema as schema_cmd
+from rune_sync.cli import validate as validate_cmd
+from rune_sync.errors import RuneSyncError
+
+EXIT_USAGE = 64
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="rune-sync")
+def cli() -> None:
+    """Declarative GitOps for the storage of a Rune cluster: validate, plan, apply."""
+
+
+cli.add_command(validate_cmd.validate)
+cli.add_command(schema_cmd.schema)
+cli.add_command(explain_cmd.explain)
+cli.add_command(drivers_cmd.drivers)
+
+
+def _debug_log(exc: BaseException) -> str:
+    """Write the traceback of an unexpected error to a private file; return its path."""
+    fd, path = tempfile.mkstemp(prefix=f"rune-sync-crash-{int(time.time())}-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"rune-sync {__version__}\nargv: {sys.argv[1:]!r}\n\n")
+        fh.write("".join(traceback.format_exception(exc)))
+    return path
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point of the ``rune-sync`` console script."""
+    try:
+        code = cli.main(args=argv, prog_name="rune-sync", standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(1)
+    except RuneSyncError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # stdout closed by a pager or `head`: nothing left to tell anyone
+        sys.exit(1)
+    except Exception as exc:
+        path = _debug_log(exc)
+        click.echo(
+            f"rune-sync hit an internal error ({type(exc).__name__}); this is a bug. "
+            f"Details were written to {path}",
+            err=True,
+        )
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

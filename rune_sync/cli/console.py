@@ -1,0 +1,24 @@
+"""Decides whether output is coloured, and builds rich consoles only when it is."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+
+def use_color(stream: TextIO, *, no_color: bool) -> bool:
+    """Colour only on a terminal, never with ``--no-color`` or ``NO_COLOR`` set."""
+    if no_color or os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def echo_markup(lines: list[str], stream: TextIO | None = None) -> None:
+    """Print rich markup lines to a terminal."""
+    from rich.console import Console
+
+    console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
+    for line in lines:
+        console.print(line)

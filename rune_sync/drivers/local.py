@@ -1,0 +1,279 @@
+"""The ``local`` driver: one Rune-managed directory per volume; snapshots are tree copies.
+
+Volumes live at ``<localVolumeRoot>/<namespace>/<name>`` (mode 0750) and snapshots at
+``<snapshotRoot>/<namespace>/<snapshot>``; handles are those paths, with the root's
+symlinks resolved. Every change walks from the resolved root through ``O_NOFOLLOW``
+directory descriptors (:mod:`~rune_sync.drivers.localfs`), so nothing outside the two
+roots can be touched, and copies go through :mod:`~rune_sync.drivers.treecopy`.
+Nothing is created before the first provision (or snapshot).
+
+Rune's local driver has no attach step and lets the runner bind-mount the directory;
+so here attach/detach are no-ops and ``mount`` returns the directory. This driver must
+not accept a handle that is not exactly one of its own entry paths, and must not
+delete anything but a volume or snapshot directory.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import ClassVar
+
+from rune_sync import errors
+from rune_sync.drivers import localfs, treecopy
+from rune_sync.drivers.base import (
+    DevicePath,
+    ErrorScope,
+    ExpandRequest,
+    MountRequest,
+    MountTarget,
+    Observation,
+    ObservedKind,
+    OpContext,
+    ProvisionRequest,
+    RestoreRequest,
+    SnapshotHandle,
+    SnapshotRequest,
+    VolumeHandle,
+    require_access_mode,
+    require_expand,
+    require_snapshots,
+)
+from rune_sync.spec import names
+from rune_sync.spec.model import AccessMode, Capabilities, StorageSettings
+
+_VOLUME_MODE = 0o750
+
+
+class LocalDriver:
+    """Directories under ``localVolumeRoot``; see the module docstring."""
+
+    NAME: ClassVar[str] = "local"
+    # Size is informational for a directory, so any expansion succeeds, also online.
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities(
+        access_modes=frozenset({AccessMode.READ_WRITE_ONCE}),
+        snapshots=True,
+        expand=True,
+        online_expand=True,
+        block_device=False,
+    )
+
+    def __init__(self, *, settings: StorageSettings) -> None:
+        volumes = os.path.abspath(settings.local_volume_root)
+        snapshots = os.path.abspath(settings.effective_snapshot_root)
+        problem = roots_problem(volumes, snapshots)
+        if problem is not None:
+            raise errors.DriverConfigError(
+                f"{self.NAME}: {problem}", driver=self.NAME, operation="configure"
+            )
+        self._volumes = localfs.NamespacedTree(volumes, "localVolumeRoot")
+        self._snapshots = localfs.NamespacedTree(snapshots, "snapshotRoot")
+        self._preserve_on_delete = settings.preserve_on_delete
+
+    @property
+    def name(self) -> str:
+        return self.NAME
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.CAPABILITIES
+
+    def provision(self, ctx: OpContext, request: ProvisionRequest) -> VolumeHandle:
+        scope = ErrorScope.of(self.NAME, "provision", ctx)
+        require_access_mode(self.CAPABILITIES, request.access_mode, scope)
+        _check_names(request.namespace, request.name, scope)
+        with _os_errors(scope, f"creating volume {request.namespace}/{request.name}"):
+            path = self._volumes.path(request.namespace, request.name)
+            with self._volumes.create_namespace(request.namespace) as ns_fd:
+                os.close(localfs.make_dir(ns_fd, request.name, mode=_VOLUME_MODE, shown_as=path))
+        return VolumeHandle(path)
+
+    def delete(self, ctx: OpContext, handle: VolumeHandle) -> None:
+        scope = ErrorScope.of(self.NAME, "delete", ctx)
+        namespace, name = self._parse(self._volumes, handle, scope)
+        if self._preserve_on_delete:
+            return  # preserveOnDelete turns every delete into retain
+        with (
+            _os_errors(scope, f"deleting {handle}"),
+            self._volumes.open_namespace(namespace) as ns_fd,
+        ):
+            if ns_fd is not None:
+                localfs.remove_partials(ns_fd, treecopy.partial_prefix(name), shown_in=namespace)
+                localfs.remove_entry(ns_fd, name, shown_as=handle)
+
+    def attach(self, ctx: OpContext, handle: VolumeHandle) -> DevicePath:
+        self._require_volume(handle, ErrorScope.of(self.NAME, "attach", ctx))
+        return DevicePath("")
+
+    def detach(self, ctx: OpContext, handle: VolumeHandle) -> None:
+        self._parse(self._volumes, handle, ErrorScope.of(self.NAME, "detach", ctx))
+
+    def mount(self, ctx: OpContext, request: MountRequest) -> MountTarget:
+        self._require_volume(request.handle, ErrorScope.of(self.NAME, "mount", ctx))
+        return MountTarget(request.handle)
+
+    def unmount(self, ctx: OpContext, target: MountTarget) -> None:
+        """Nothing to undo: ``mount`` created nothing, and data is never removed here."""
+
+    def snapshot(self, ctx: OpContext, request: SnapshotRequest) -> SnapshotHandle:
+        scope = ErrorScope.of(self.NAME, "snapshot", ctx)
+        require_snapshots(self.CAPABILITIES, scope)
+        _check_names(request.namespace, request.name, scope)
+        src_ns, src_name = self._parse(self._volumes, request.source, scope)
+        path = SnapshotHandle(self._snapshots.path(request.namespace, request.name))
+        with _os_errors(scope, f"snapshotting {request.source} to {path}"):
+            if self._is_complete(self._snapshots, request.namespace, request.name, path):
+                return path
+            with (
+                self._volumes.open_namespace(src_ns) as src_ns_fd,
+                _open_source(src_ns_fd, src_name, request.source, scope) as src_fd,
+                self._snapshots.create_namespace(request.namespace) as ns_fd,
+            ):
+                _copy(src_fd, ns_fd, request.name, in_namespace=request.namespace)
+        return path
+
+    def restore_from_snapshot(self, ctx: OpContext, request: RestoreRequest) -> VolumeHandle:
+        scope = ErrorScope.of(self.NAME, "restore", ctx)
+        require_snapshots(self.CAPABILITIES, scope)
+        require_access_mode(self.CAPABILITIES, request.access_mode, scope)
+        _check_names(request.namespace, request.name, scope)
+        snap_ns, snap_name = self._parse(self._snapshots, request.source, scope)
+        path = VolumeHandle(self._volumes.path(request.namespace, request.name))
+        with _os_errors(scope, f"restoring {request.source} to {path}"):
+            # An existing volume is returned untouched: a restore never overwrites data.
+            if self._is_complete(self._volumes, request.namespace, request.name, path):
+                return path
+            with (
+                self._snapshots.open_namespace(snap_ns) as snap_ns_fd,
+                _open_source(snap_ns_fd, snap_name, request.source, scope) as src_fd,
+                self._volumes.create_namespace(request.namespace) as ns_fd,
+            ):
+                _copy(src_fd, ns_fd, request.name, in_namespace=request.namespace)
+        return path
+
+    def delete_snapshot(self, ctx: OpContext, handle: SnapshotHandle) -> None:
+        scope = ErrorScope.of(self.NAME, "delete-snapshot", ctx)
+        require_snapshots(self.CAPABILITIES, scope)
+        namespace, name = self._parse(self._snapshots, handle, scope)
+        with (
+            _os_errors(scope, f"deleting snapshot {handle}"),
+            self._snapshots.open_namespace(namespace) as ns_fd,
+        ):
+            if ns_fd is not None:
+                localfs.remove_partials(ns_fd, treecopy.partial_prefix(name), shown_in=namespace)
+                localfs.remove_entry(ns_fd, name, shown_as=handle)
+
+    def expand(self, ctx: OpContext, request: ExpandRequest) -> None:
+        """Size is informational for a directory: nothing to change once it exists."""
+        scope = ErrorScope.of(self.NAME, "expand", ctx)
+        require_expand(self.CAPABILITIES, request, scope)
+        self._require_volume(request.handle, scope)
+
+    def observe(self, ctx: OpContext, handle: VolumeHandle) -> Observation:
+        scope = ErrorScope.of(self.NAME, "observe", ctx)
+        namespace, name = self._parse(self._volumes, handle, scope)
+        with _os_errors(scope, f"observing {handle}"):
+            try:
+                with self._volumes.open_namespace(namespace) as ns_fd:
+                    if ns_fd is None:
+                        return Observation(kind=ObservedKind.MISSING)
+                    return localfs.observe_dir(ns_fd, name, measure=True)
+            except localfs.Refused as exc:
+                # The namespace directory was replaced: the volume is not where it was.
+                return Observation(kind=ObservedKind.NOT_A_DIRECTORY, detail=str(exc))
+
+    def _parse(
+        self, tree: localfs.NamespacedTree, handle: str, scope: ErrorScope
+    ) -> tuple[str, str]:
+        with _os_errors(scope, f"checking {handle}"):
+            parts = tree.parse(handle)
+            expected = os.path.join(tree.real_root(), "<namespace>", "<name>")
+        if parts is None:
+            raise scope.error(
+                errors.DriverConfigError,
+                f"handle {handle!r} is not a {tree.setting} entry (expected {expected})",
+            )
+        return parts
+
+    def _require_volume(self, handle: VolumeHandle, scope: ErrorScope) -> None:
+        namespace, name = self._parse(self._volumes, handle, scope)
+        with (
+            _os_errors(scope, f"opening {handle}"),
+            self._volumes.open_namespace(namespace) as ns_fd,
+            _open_source(ns_fd, name, handle, scope),
+        ):
+            pass
+
+    def _is_complete(
+        self, tree: localfs.NamespacedTree, namespace: str, name: str, path: str
+    ) -> bool:
+        """True when the entry exists; entries appear by rename only, so it is whole."""
+        with tree.open_namespace(namespace) as ns_fd:
+            if ns_fd is None:
+                return False
+            try:
+                os.close(localfs.open_dir(ns_fd, name, shown_as=path))
+            except FileNotFoundError:
+                return False
+            return True
+
+
+def roots_problem(volume_root: str, snapshot_root: str) -> str | None:
+    """Why these roots cannot be used together (lexically), or ``None``.
+
+    When one root lies inside the other, its first component below the outer one
+    must be dot-named, so it can never be taken for a namespace directory.
+    """
+    if volume_root == snapshot_root:
+        return f"snapshotRoot and localVolumeRoot must differ (both are {volume_root})"
+    for inner, outer in ((snapshot_root, volume_root), (volume_root, snapshot_root)):
+        if inner.startswith(outer.rstrip(os.sep) + os.sep):
+            first = inner[len(outer.rstrip(os.sep)) + 1 :].split(os.sep)[0]
+            if not first.startswith("."):
+                return f"{inner} lies inside {outer}; a root inside the other must be dot-named"
+    return None
+
+
+def _check_names(namespace: str, name: str, scope: ErrorScope) -> None:
+    for what, value in (("namespace", namespace), ("name", name)):
+        problem = names.label_problem(value)
+        if problem is not None:
+            raise scope.error(errors.DriverConfigError, f"{what} {value!r} {problem}")
+
+
+def _copy(src_fd: int, ns_fd: int, name: str, *, in_namespace: str) -> None:
+    # Dot-named leftovers of an interrupted earlier copy: the state lock makes this
+    # process the only writer, so no other copy can be in flight.
+    localfs.remove_partials(ns_fd, treecopy.partial_prefix(name), shown_in=in_namespace)
+    treecopy.copy_into(src_fd, ns_fd, name)
+
+
+@contextmanager
+def _open_source(ns_fd: int | None, name: str, path: str, scope: ErrorScope) -> Iterator[int]:
+    fd = None
+    if ns_fd is not None:
+        try:
+            fd = localfs.open_dir(ns_fd, name, shown_as=path)
+        except FileNotFoundError:
+            fd = None
+    if fd is None:
+        raise scope.error(errors.ResourceNotFound, f"{path} does not exist")
+    with localfs.closing_fd(fd):
+        yield fd
+
+
+@contextmanager
+def _os_errors(scope: ErrorScope, doing: str) -> Iterator[None]:
+    """Turn filesystem errors into driver errors that say what we were doing."""
+    try:
+        yield
+    except errors.DriverError:
+        raise
+    except localfs.Refused as exc:
+        raise scope.error(errors.DriverError, f"{doing}: {exc}") from exc
+    except OSError as exc:
+        code = errno.errorcode.get(exc.errno or 0, "?")
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise scope.error(errors.DriverError, f"{doing}: {exc.strerror} [{code}]{where}") from exc

@@ -1,0 +1,240 @@
+"""Filesystem primitives of the directory drivers: confined walks, bounded removal, usage.
+
+Owned here: the ``<root>/<namespace>/<name>`` layout of :class:`NamespacedTree`, reached
+from the root through directory file descriptors opened with ``O_NOFOLLOW``, so no
+component below the root can send us elsewhere through a symlink; removal of an entry
+under such a descriptor with the fd-based ``shutil.rmtree``; and a read-only look at a
+directory (:func:`observe_dir`). Used by ``local.py`` (and ``observe_path`` by
+``local_host.py``).
+
+It raises ``OSError`` and :class:`Refused` only; drivers turn them into driver errors
+with context. It must not decide which roots or names are allowed: callers do, before
+calling. The root itself is resolved (it may be a symlink to another disk); nothing
+below it is ever followed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from rune_sync.drivers.base import Observation, ObservedKind
+from rune_sync.spec import names
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class Refused(Exception):
+    """An entry on the way is a symlink or not a directory, so we will not go on."""
+
+
+def open_dir(parent_fd: int, name: str, *, shown_as: str) -> int:
+    """Open directory ``name`` under ``parent_fd`` without following a symlink there.
+
+    Raises ``FileNotFoundError`` when it is missing and :class:`Refused` when it is a
+    symlink or something other than a directory.
+    """
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except OSError as exc:
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)  # re-raises if missing
+        if stat.S_ISLNK(st.st_mode):
+            target = os.readlink(name, dir_fd=parent_fd)
+            raise Refused(f"{shown_as} is a symlink (to {target})") from exc
+        if not stat.S_ISDIR(st.st_mode):
+            raise Refused(f"{shown_as} exists and is not a directory") from exc
+        raise
+
+
+def make_dir(parent_fd: int, name: str, *, mode: int, shown_as: str) -> int:
+    """Open directory ``name`` under ``parent_fd``, creating it with exactly ``mode``.
+
+    The mode is set with ``fchmod`` after creation so the umask cannot narrow it; an
+    existing directory keeps its mode (the operator may have changed it on purpose).
+    """
+    try:
+        os.mkdir(name, mode, dir_fd=parent_fd)
+    except FileExistsError:
+        return open_dir(parent_fd, name, shown_as=shown_as)
+    fd = open_dir(parent_fd, name, shown_as=shown_as)
+    os.fchmod(fd, mode)
+    return fd
+
+
+def remove_entry(parent_fd: int, name: str, *, shown_as: str) -> bool:
+    """Remove directory ``name`` under ``parent_fd`` and everything below it.
+
+    Returns ``False`` when it was already gone. Refuses a symlink or a non-directory
+    in its place. Below it, symlinks are removed as links and never followed, which
+    ``shutil.rmtree`` guarantees on platforms with fd-based functions; elsewhere this
+    refuses to remove anything.
+    """
+    if not shutil.rmtree.avoids_symlink_attacks:
+        raise Refused(f"refusing to remove {shown_as}: this platform has no symlink-safe rmtree")
+    try:
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(st.st_mode):
+        target = os.readlink(name, dir_fd=parent_fd)
+        raise Refused(f"{shown_as} is a symlink (to {target}); refusing to remove it")
+    if not stat.S_ISDIR(st.st_mode):
+        raise Refused(f"{shown_as} is not a directory; refusing to remove it")
+    shutil.rmtree(name, dir_fd=parent_fd)
+    return True
+
+
+def remove_partials(parent_fd: int, prefix: str, *, shown_in: str) -> None:
+    """Remove leftover temporary entries (dot-named, starting with ``prefix``)."""
+    with os.scandir(parent_fd) as entries:
+        leftovers = [e.name for e in entries if e.name.startswith(prefix)]
+    for name in leftovers:
+        remove_entry(parent_fd, name, shown_as=f"{shown_in}/{name}")
+
+
+@contextmanager
+def closing_fd(fd: int) -> Iterator[int]:
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class NamespacedTree:
+    """Entries ``<root>/<namespace>/<name>`` whose namespace and name are DNS-1123 labels.
+
+    Labels cannot start with a dot or contain ``/`` or ``..``, so dot-named temporary
+    entries and a snapshot root kept at ``<root>/.snapshots`` are never entries.
+    ``setting`` names the runefile key in messages.
+    """
+
+    root: str
+    setting: str
+
+    def real_root(self) -> str:
+        """The root with symlinks resolved; a root resolving to ``/`` is refused."""
+        real = os.path.realpath(self.root)
+        if real == os.sep:
+            raise Refused(f"{self.setting} {self.root} resolves to /; refusing to use it")
+        return real
+
+    def path(self, namespace: str, name: str) -> str:
+        return os.path.join(self.real_root(), namespace, name)
+
+    def parse(self, handle: str) -> tuple[str, str] | None:
+        """``(namespace, name)`` when ``handle`` is exactly an entry path, else ``None``."""
+        if not handle.startswith(os.sep) or os.path.normpath(handle) != handle:
+            return None
+        parent, name = os.path.split(handle)
+        root, namespace = os.path.split(parent)
+        if root != self.real_root():
+            return None
+        if not (names.is_dns1123_label(namespace) and names.is_dns1123_label(name)):
+            return None
+        return namespace, name
+
+    @contextmanager
+    def open_namespace(self, namespace: str) -> Iterator[int | None]:
+        """The namespace directory's fd, or ``None`` when it or the root is missing."""
+        real = self.real_root()
+        root_fd = _open_or_none(lambda: os.open(real, _DIR_FLAGS))
+        if root_fd is None:
+            yield None
+            return
+        with closing_fd(root_fd):
+            shown = os.path.join(real, namespace)
+            fd = _open_or_none(lambda: open_dir(root_fd, namespace, shown_as=shown))
+            if fd is None:
+                yield None
+                return
+            with closing_fd(fd):
+                yield fd
+
+    @contextmanager
+    def create_namespace(self, namespace: str) -> Iterator[int]:
+        """The namespace directory's fd; the root and it are made (mode 0750) if missing."""
+        real = self.real_root()
+        if not os.path.lexists(real):
+            parent, base = os.path.split(real)
+            os.makedirs(parent, exist_ok=True)
+            with closing_fd(os.open(parent, _DIR_FLAGS)) as parent_fd:
+                os.close(make_dir(parent_fd, base, mode=0o750, shown_as=real))
+        with closing_fd(os.open(real, _DIR_FLAGS)) as root_fd:
+            shown = os.path.join(real, namespace)
+            with closing_fd(make_dir(root_fd, namespace, mode=0o750, shown_as=shown)) as fd:
+                yield fd
+
+
+def _open_or_none(opener: Callable[[], int]) -> int | None:
+    try:
+        return opener()
+    except FileNotFoundError:
+        return None
+
+
+def used_bytes(dir_fd: int) -> int:
+    """Apparent size of the regular files below ``dir_fd``; a hard-linked file counts once.
+
+    Symlinks are not followed (``os.fwalk`` is fd-based); unreadable subdirectories
+    are skipped, so the figure is best-effort, as ``du`` would report it.
+    """
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    for _dirpath, _dirs, files, fd in os.fwalk(".", dir_fd=dir_fd):
+        for name in files:
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed while we walked: it no longer uses space
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if st.st_nlink > 1:
+                key = (st.st_dev, st.st_ino)
+                if key in seen:
+                    continue
+                seen.add(key)
+            total += st.st_size
+    return total
+
+
+def observe_dir(parent_fd: int, name: str, *, measure: bool) -> Observation:
+    """What is at ``name`` under ``parent_fd``; ``measure`` adds :func:`used_bytes`."""
+    try:
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return Observation(kind=ObservedKind.MISSING)
+    return _observation(st, name, parent_fd=parent_fd, measure=measure)
+
+
+def observe_path(path: str, *, measure: bool) -> Observation:
+    """Like :func:`observe_dir` for an absolute path (its parents are followed)."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return Observation(kind=ObservedKind.MISSING)
+    except NotADirectoryError:
+        return Observation(kind=ObservedKind.MISSING, detail="a parent is not a directory")
+    return _observation(st, path, parent_fd=None, measure=measure)
+
+
+def _observation(
+    st: os.stat_result, name: str, *, parent_fd: int | None, measure: bool
+) -> Observation:
+    fingerprint = f"{st.st_ino}:{st.st_mtime_ns}"
+    if stat.S_ISLNK(st.st_mode):
+        target = os.readlink(name, dir_fd=parent_fd)
+        return Observation(
+            kind=ObservedKind.SYMLINK, fingerprint=fingerprint, detail=f"symlink to {target}"
+        )
+    if not stat.S_ISDIR(st.st_mode):
+        return Observation(kind=ObservedKind.NOT_A_DIRECTORY, fingerprint=fingerprint)
+    size: int | None = None
+    if measure:
+        with closing_fd(os.open(name, _DIR_FLAGS, dir_fd=parent_fd)) as fd:
+            size = used_bytes(fd)
+    return Observation(kind=ObservedKind.DIRECTORY, size_bytes=size, fingerprint=fingerprint)

@@ -1,0 +1,1 @@
+"""Where specs come from: a directory (git repositories arrive later)."""
