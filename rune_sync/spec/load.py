@@ -69,12 +69,16 @@ class Origin:
     def location(self) -> Location:
         return Location(file=self.file, line=self.line, column=self.column)
 
+    def position(self, path: tuple[str | int, ...]) -> yamlread.Pos:
+        """(line, column) of the field at ``path``; the resource's own place for ``()``."""
+        if not path or self.node is None:
+            return (self.line, self.column)
+        return yamlread.position_at(self.node, path) or (self.line, self.column)
+
     def locate(self, *path: str | int) -> Location:
         """The location of the field at ``path`` (or the nearest enclosing one)."""
-        pos = yamlread.position_at(self.node, tuple(path)) if self.node is not None else None
-        if pos is None:
-            return self.location
-        return Location(file=self.file, line=pos[0], column=pos[1])
+        line, column = self.position(tuple(path))
+        return Location(file=self.file, line=line, column=column)
 
 
 @dataclass(frozen=True, slots=True)

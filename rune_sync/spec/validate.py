@@ -63,8 +63,8 @@ def validate_resources(
     buckets: dict[Kind, list[build.Spec]] = {kind: [] for kind in Kind}
     for raw in resources:
         label = _label(raw.kind, raw.data)
-        where = Where.of_node(
-            raw.origin.file, raw.data, label, hide_values=raw.kind is Kind.SECRET
+        where = Where(
+            raw.origin.file, raw.origin.position, label, hide_values=raw.kind is Kind.SECRET
         )
         problems = schemas.check(KIND_SCHEMAS[raw.kind], raw.data, where)
         if problems:

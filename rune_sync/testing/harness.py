@@ -10,6 +10,7 @@ driver.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -40,7 +41,8 @@ _E = TypeVar("_E", bound=BaseException)
 class Hooks(Protocol):
     """The parts of a conformance class a run calls back into."""
 
-    namespace: str
+    @property
+    def namespace(self) -> str: ...
 
     def make_driver(self, tmp_path: Path) -> Driver: ...
 
@@ -98,9 +100,7 @@ class Run(AbstractContextManager["Run"]):
             namespace=namespace,
             size=SIZE,
             access_mode=mode or preferred_mode(self.driver),
-            parameters=self.hooks.volume_parameters(
-                self.tmp_path, namespace=namespace, name=name
-            ),
+            parameters=self.hooks.volume_parameters(self.tmp_path, namespace=namespace, name=name),
         )
         return self.hooks.op_context(self.driver, volume=volume)
 
@@ -150,16 +150,13 @@ class Run(AbstractContextManager["Run"]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # Best effort: a failing cleanup must not hide the test's own outcome.
         for ctx, snap in reversed(self.snapshots):
-            try:
+            with contextlib.suppress(errors.DriverError):
                 self.driver.delete_snapshot(ctx, snap)
-            except errors.DriverError:
-                pass  # best effort: the test's own outcome is what gets reported
         for ctx, handle in reversed(self.volumes):
-            try:
+            with contextlib.suppress(errors.DriverError):
                 self.driver.delete(ctx, handle)
-            except errors.DriverError:
-                pass  # best effort, as above
 
 
 def write_probe(mounted: MountTarget, content: str) -> bool:
