@@ -31,8 +31,10 @@ def main() -> None:
         for n in sizes:
             repo = generate(work / f"repo-{n}", volumes=n)
             best, median = best_of([*exe, "validate", str(repo)], repeat=args.repeat)
-            print(f"{n:>8} {best.wall_s:>8.3f} {median:>9.3f} {best.peak_mb:>8.1f} "
-                  f"{best.wall_s / n * 1e6:>10.1f}")
+            print(
+                f"{n:>8} {best.wall_s:>8.3f} {median:>9.3f} {best.peak_mb:>8.1f} "
+                f"{best.wall_s / n * 1e6:>10.1f}"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -18,7 +18,9 @@ class Run:
     returncode: int
 
 
-def run_once(argv: Sequence[str], *, cwd: str | None = None, env: dict[str, str] | None = None) -> Run:
+def run_once(
+    argv: Sequence[str], *, cwd: str | None = None, env: dict[str, str] | None = None
+) -> Run:
     """Time one process; peak RSS comes from wait4's rusage of that child alone."""
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -32,8 +34,9 @@ def run_once(argv: Sequence[str], *, cwd: str | None = None, env: dict[str, str]
     return Run(wall, usage.ru_maxrss / 1024, proc.returncode)
 
 
-def best_of(argv: Sequence[str], *, repeat: int, cwd: str | None = None,
-            env: dict[str, str] | None = None) -> tuple[Run, float]:
+def best_of(
+    argv: Sequence[str], *, repeat: int, cwd: str | None = None, env: dict[str, str] | None = None
+) -> tuple[Run, float]:
     """The fastest of ``repeat`` runs, and the median wall time."""
     runs = [run_once(argv, cwd=cwd, env=env) for _ in range(repeat)]
     for r in runs:

@@ -41,8 +41,12 @@ def tree(tmp_path: Path) -> Callable[[Mapping[str, str | bytes]], Path]:
     return lambda files: write_tree(root, files)
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-            prefix: tuple[str, ...] = ()) -> Result:
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    prefix: tuple[str, ...] = (),
+) -> Result:
     """Run the real ``rune-sync`` entry point as a separate process."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     proc = subprocess.run(

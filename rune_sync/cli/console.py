@@ -11,8 +11,10 @@ def use_color(stream: TextIO, *, no_color: bool) -> bool:
     """Colour only on a terminal, never with ``--no-color`` or ``NO_COLOR`` set."""
     if no_color or os.environ.get("NO_COLOR"):
         return False
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or non-file stream is no terminal
+        return False
 
 
 def echo_markup(lines: list[str], stream: TextIO | None = None) -> None:

@@ -43,8 +43,9 @@ def schema(kind: str | None, out: Path | None) -> int:
         name = _ALIASES.get(kind.lower())
         if name is None:
             choices = "storageClass, volume, snapshot, service, secret, runefile, resources"
-            raise click.BadParameter(f"unknown kind {kind!r}; choose one of {choices}",
-                                     param_hint="KIND")
+            raise click.BadParameter(
+                f"unknown kind {kind!r}; choose one of {choices}", param_hint="KIND"
+            )
         names = [name]
     else:
         names = [n for n in schemas.ALL_NAMES if n != "common"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sys
+
 import click
 
 from rune_sync.cli import console, options, wiring
@@ -29,7 +31,7 @@ def validate(source: str, runefile: Path | None, output_format: str, no_color: b
     items = result.diagnostics
     if output_format == "json":
         click.echo(view.to_json(items))
-    elif console.use_color(click.get_text_stream("stdout"), no_color=no_color):
+    elif console.use_color(sys.stdout, no_color=no_color):
         console.echo_markup([view.rich_markup(d) for d in items])
     else:
         for line in view.text_lines(items):

@@ -7,7 +7,7 @@ is raised as :class:`BuildProblem` with the field path. No cross-resource knowle
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rune_sync.spec import quantity
@@ -184,7 +184,7 @@ def secret(data: Mapping[str, Any], origin: Origin) -> Secret:
     )
 
 
-_BUILDERS = {
+_BUILDERS: dict[Kind, Callable[[Mapping[str, Any], Origin], Spec]] = {
     Kind.STORAGE_CLASS: storage_class,
     Kind.VOLUME: volume,
     Kind.SNAPSHOT: snapshot,
@@ -195,5 +195,4 @@ _BUILDERS = {
 
 def build(raw: RawResource) -> Spec:
     """The typed spec of one schema-valid raw resource."""
-    result: Spec = _BUILDERS[raw.kind](raw.data, raw.origin)
-    return result
+    return _BUILDERS[raw.kind](raw.data, raw.origin)

@@ -38,7 +38,9 @@ def class_index(defined: Iterable[StorageClass]) -> dict[str, StorageClass]:
     return index
 
 
-def default_class_name(classes: Mapping[str, StorageClass], settings: StorageSettings) -> str | None:
+def default_class_name(
+    classes: Mapping[str, StorageClass], settings: StorageSettings
+) -> str | None:
     """The class a volume without ``storageClassName`` gets, or None when there is none."""
     marked = sorted(c.name for c in classes.values() if c.default)
     if marked:

@@ -198,27 +198,41 @@ def read_text(path: Path, shown: str) -> tuple[str | None, bytes, Diagnostic | N
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             mib = size / (1024 * 1024)
-            return None, b"", _diag(
-                "RS009",
-                f"file is {mib:.1f} MiB; resource files are read up to "
-                f"{MAX_FILE_BYTES // (1024 * 1024)} MiB — split it into several files",
-                shown,
+            return (
+                None,
+                b"",
+                _diag(
+                    "RS009",
+                    f"file is {mib:.1f} MiB; resource files are read up to "
+                    f"{MAX_FILE_BYTES // (1024 * 1024)} MiB — split it into several files",
+                    shown,
+                ),
             )
         raw = path.read_bytes()
     except OSError as exc:
         return None, b"", _diag("RS005", f"cannot read file: {exc.strerror or exc}", shown)
     if b"\x00" in raw:
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
-        return None, raw, _diag("RS004", "binary file (contains NUL bytes); not YAML", shown, (line, 1))
+        return (
+            None,
+            raw,
+            _diag("RS004", "binary file (contains NUL bytes); not YAML", shown, (line, 1)),
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
         col = exc.start - (before.rfind(b"\n") + 1) + 1
-        return None, raw, _diag(
-            "RS004", f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
-            shown, (line, col),
+        return (
+            None,
+            raw,
+            _diag(
+                "RS004",
+                f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
+                shown,
+                (line, col),
+            ),
         )
     return text, raw, None
 
@@ -235,11 +249,15 @@ def split_documents(
             continue  # an empty document (a stray '---') declares nothing
         if not isinstance(value, yamlread.PosDict):
             what = "a list" if isinstance(value, list) else "a single value"
-            diagnostics.append(_diag(
-                "RS006",
-                f"a document must be a mapping of kinds (storageClass:, volume:, …), not {what}",
-                shown, doc.pos,
-            ))
+            diagnostics.append(
+                _diag(
+                    "RS006",
+                    f"a document must be a mapping of kinds (storageClass:, volume:, …), "
+                    f"not {what}",
+                    shown,
+                    doc.pos,
+                )
+            )
             continue
         for key, body in value.items():
             pos = value.key_pos[key]
@@ -247,8 +265,9 @@ def split_documents(
                 items: list[tuple[Any, tuple[int, int]]] = [(body, pos)]
             elif key in PLURAL:
                 if not isinstance(body, yamlread.PosList):
-                    diagnostics.append(_diag(
-                        "RS008", f"{key}: must be a list of resources", shown, pos))
+                    diagnostics.append(
+                        _diag("RS008", f"{key}: must be a list of resources", shown, pos)
+                    )
                     continue
                 items = list(zip(body, body.item_pos, strict=True))
             else:
@@ -258,11 +277,14 @@ def split_documents(
             for item, item_pos in items:
                 if not isinstance(item, yamlread.PosDict):
                     got = "nothing" if item is None else f"a {_type_name(item)}"
-                    diagnostics.append(_diag(
-                        "RS008",
-                        f"{KIND_KEY[kind]}: must be a mapping of fields, got {got}",
-                        shown, item_pos,
-                    ))
+                    diagnostics.append(
+                        _diag(
+                            "RS008",
+                            f"{KIND_KEY[kind]}: must be a mapping of fields, got {got}",
+                            shown,
+                            item_pos,
+                        )
+                    )
                     continue
                 origin = Origin(shown, item_pos[0], item_pos[1], item)
                 resources.append(RawResource(kind, item, origin))
@@ -294,22 +316,26 @@ def find_runefile(root: Path) -> tuple[Path | None, tuple[Path, ...]]:
     return (present[0] if present else None), present[1:]
 
 
-def load_directory(root: Path, *, runefile: Path | None = None, cwd: Path | None = None) -> LoadResult:
+def load_directory(
+    root: Path, *, runefile: Path | None = None, cwd: Path | None = None
+) -> LoadResult:
     """Load every resource below ``root``. ``runefile`` overrides the one at the root."""
     here = cwd or Path.cwd()
     found, extra = find_runefile(root)
     diagnostics: list[Diagnostic] = []
     chosen = runefile if runefile is not None else found
     if runefile is None and extra and found is not None:
-        diagnostics.append(Diagnostic(
-            code="RS303",
-            severity=_warning(),
-            message=(
-                f"several runefiles at the source root; using {found.name} and ignoring "
-                + ", ".join(p.name for p in extra)
-            ),
-            location=Location(file=display_path(found, here)),
-        ))
+        diagnostics.append(
+            Diagnostic(
+                code="RS303",
+                severity=_warning(),
+                message=(
+                    f"several runefiles at the source root; using {found.name} and ignoring "
+                    + ", ".join(p.name for p in extra)
+                ),
+                location=Location(file=display_path(found, here)),
+            )
+        )
     skip = frozenset(root / n for n in RUNEFILE_NAMES) | (
         {runefile} if runefile is not None else set()
     )

@@ -64,10 +64,14 @@ def check(services: Iterable[Service]) -> Iterator[Diagnostic]:
         for field, index, name, path in entries:
             reason = blocked_reason(path)
             if reason is not None:
-                yield Diagnostic(code="RS203", message=f"mount {name!r}: {reason}",
-                                 location=where(field, index), resource=str(svc.address))
+                yield Diagnostic(
+                    code="RS203",
+                    message=f"mount {name!r}: {reason}",
+                    location=where(field, index),
+                    resource=str(svc.address),
+                )
         for k, (field, index, name, path) in enumerate(entries):
-            for other_field, other_index, other_name, other_path in entries[:k]:
+            for other_field, _, other_name, other_path in entries[:k]:
                 if not overlaps(path, other_path):
                     continue
                 both_volumes = field == other_field == "volumes"
@@ -76,9 +80,16 @@ def check(services: Iterable[Service]) -> Iterator[Diagnostic]:
                 elif both_volumes:
                     continue  # nested volume mounts are a normal layout
                 else:
-                    code, what = "RS206", (
-                        f"mountPath {path!r} overlaps {other_field} entry {other_name!r} "
-                        f"({other_path!r})"
+                    code, what = (
+                        "RS206",
+                        (
+                            f"mountPath {path!r} overlaps {other_field} entry {other_name!r} "
+                            f"({other_path!r})"
+                        ),
                     )
-                yield Diagnostic(code=code, message=f"mount {name!r} {what}",
-                                 location=where(field, index), resource=str(svc.address))
+                yield Diagnostic(
+                    code=code,
+                    message=f"mount {name!r} {what}",
+                    location=where(field, index),
+                    resource=str(svc.address),
+                )

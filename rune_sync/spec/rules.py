@@ -158,16 +158,26 @@ def rs213_one_default_class(rin: RuleInput) -> Iterator[Diagnostic]:
     defaults = [c for c in rin.classes if c.default]
     for extra in defaults[1:]:
         first = defaults[0]
-        yield _d("RS213", f"more than one default class: {first.name!r} is already default: true "
-                 f"({_loc(first.origin) or 'source'})", _loc(extra.origin, "default"), extra.address)
+        yield _d(
+            "RS213",
+            f"more than one default class: {first.name!r} is already default: true "
+            f"({_loc(first.origin) or 'source'})",
+            _loc(extra.origin, "default"),
+            extra.address,
+        )
 
 
 def rs215_known_driver(rin: RuleInput) -> Iterator[Diagnostic]:
     known = sorted(rin.drivers)
     for cls in rin.classes:
         if cls.driver not in rin.drivers:
-            yield _d("RS215", f"driver {cls.driver!r} is not installed{_suggest(cls.driver, known)}"
-                     f"; installed: {', '.join(known)}", _loc(cls.origin, "driver"), cls.address)
+            yield _d(
+                "RS215",
+                f"driver {cls.driver!r} is not installed{_suggest(cls.driver, known)}"
+                f"; installed: {', '.join(known)}",
+                _loc(cls.origin, "driver"),
+                cls.address,
+            )
 
 
 def rs214_rs221_class_resolves(rin: RuleInput) -> Iterator[Diagnostic]:
@@ -176,12 +186,20 @@ def rs214_rs221_class_resolves(rin: RuleInput) -> Iterator[Diagnostic]:
         name = site.volume.storage_class_name
         if name is None:
             if rin.default_class is None:
-                yield _d("RS221", "no storageClassName and no default class: set storageClassName, "
-                         "mark a class default: true, or set the runefile's defaultStorageClass",
-                         site.locate(), site.label)
+                yield _d(
+                    "RS221",
+                    "no storageClassName and no default class: set storageClassName, "
+                    "mark a class default: true, or set the runefile's defaultStorageClass",
+                    site.locate(),
+                    site.label,
+                )
         elif name not in rin.class_index:
-            yield _d("RS214", f"storage class {name!r} is not defined{_suggest(name, known)}",
-                     site.locate("storageClassName"), site.label)
+            yield _d(
+                "RS214",
+                f"storage class {name!r} is not defined{_suggest(name, known)}",
+                site.locate("storageClassName"),
+                site.label,
+            )
 
 
 def rs204_access_mode_supported(rin: RuleInput) -> Iterator[Diagnostic]:
@@ -193,8 +211,13 @@ def rs204_access_mode_supported(rin: RuleInput) -> Iterator[Diagnostic]:
         mode = site.volume.access_mode
         if mode not in caps.access_modes:
             supported = ", ".join(sorted(m.value for m in caps.access_modes))
-            yield _d("RS204", f"accessMode {mode.value} is not supported by driver {driver!r} "
-                     f"(supports {supported})", site.locate("accessMode"), site.label)
+            yield _d(
+                "RS204",
+                f"accessMode {mode.value} is not supported by driver {driver!r} "
+                f"(supports {supported})",
+                site.locate("accessMode"),
+                site.label,
+            )
 
 
 def rs212_no_delete_on_local_host(rin: RuleInput) -> Iterator[Diagnostic]:
@@ -206,11 +229,18 @@ def rs212_no_delete_on_local_host(rin: RuleInput) -> Iterator[Diagnostic]:
         if policy is ReclaimPolicy.DELETE:
             where = "reclaimPolicy" if site.volume.reclaim_policy else "storageClassName"
             via = "" if site.volume.reclaim_policy else f" (inherited from class {cls.name!r})"
-            yield _d("RS212", f"reclaimPolicy delete is refused on local-host volumes{via}; "
-                     "the operator owns the path — use retain", site.locate(where), site.label)
+            yield _d(
+                "RS212",
+                f"reclaimPolicy delete is refused on local-host volumes{via}; "
+                "the operator owns the path — use retain",
+                site.locate(where),
+                site.label,
+            )
 
 
-def _host_path(rin: RuleInput, site: VolumeSite, cls: StorageClass) -> tuple[str | None, Location | None]:
+def _host_path(
+    rin: RuleInput, site: VolumeSite, cls: StorageClass
+) -> tuple[str | None, Location | None]:
     if "hostPath" in site.volume.parameters:
         return site.volume.parameters["hostPath"], site.locate("parameters", "hostPath")
     if "hostPath" in cls.parameters:
@@ -240,8 +270,12 @@ def rs209_rs210_rs224_host_paths(rin: RuleInput) -> Iterator[Diagnostic]:
             continue
         path, where = _host_path(rin, site, cls)
         if path is None:
-            yield _d("RS209", "local-host volumes need parameters.hostPath (on the volume or its "
-                     "class)", where, site.label)
+            yield _d(
+                "RS209",
+                "local-host volumes need parameters.hostPath (on the volume or its class)",
+                where,
+                site.label,
+            )
             continue
         if secrets.is_reference(path):
             continue
@@ -250,9 +284,14 @@ def rs209_rs210_rs224_host_paths(rin: RuleInput) -> Iterator[Diagnostic]:
             yield _d(problem[0], problem[1], where, site.label)
         merged = {**cls.parameters, **site.volume.parameters}
         if merged.get("createIfMissing") == "true" and not rin.settings.allow_create_missing:
-            yield _d("RS224", "createIfMissing is \"true\" but the runefile does not set "
-                     "storage.allowCreateMissing: the directory must already exist",
-                     where, site.label, Severity.WARNING)
+            yield _d(
+                "RS224",
+                'createIfMissing is "true" but the runefile does not set '
+                "storage.allowCreateMissing: the directory must already exist",
+                where,
+                site.label,
+                Severity.WARNING,
+            )
 
 
 def rs211_process_runtime_local_host(rin: RuleInput) -> Iterator[Diagnostic]:
@@ -263,9 +302,13 @@ def rs211_process_runtime_local_host(rin: RuleInput) -> Iterator[Diagnostic]:
             vol = _mount_volume(rin, svc, i)
             cls = rin.class_of(vol) if vol is not None else None
             if cls is not None and cls.driver != LOCAL_HOST:
-                yield _d("RS211", f"mount {mount.name!r} uses driver {cls.driver!r}; a service "
-                         "with a process runtime may mount only local-host volumes",
-                         _loc(svc.origin, "volumes", i), svc.address)
+                yield _d(
+                    "RS211",
+                    f"mount {mount.name!r} uses driver {cls.driver!r}; a service "
+                    "with a process runtime may mount only local-host volumes",
+                    _loc(svc.origin, "volumes", i),
+                    svc.address,
+                )
 
 
 def _mount_volume(rin: RuleInput, svc: Service, index: int) -> Volume | None:
@@ -287,13 +330,22 @@ def rs216_rs207_claims(rin: RuleInput) -> Iterator[Diagnostic]:
             vol = rin.volume_index.get((claim.namespace, claim.name))
             if vol is None:
                 known = [n for (ns, n) in rin.volume_index if ns == claim.namespace]
-                yield _d("RS216", f"claim names volume {claim.namespace}/{claim.name}, which is not "
-                         f"defined{_suggest(claim.name, known)}",
-                         _loc(svc.origin, "volumes", i, "claim", "name"), svc.address)
+                yield _d(
+                    "RS216",
+                    f"claim names volume {claim.namespace}/{claim.name}, which is not "
+                    f"defined{_suggest(claim.name, known)}",
+                    _loc(svc.origin, "volumes", i, "claim", "name"),
+                    svc.address,
+                )
             elif vol.access_mode is AccessMode.READ_WRITE_ONCE and svc.scale > 1:
-                yield _d("RS207", f"mount {mount.name!r} claims ReadWriteOnce volume {claim.name!r} "
-                         f"but scale is {svc.scale}: use claimTemplate for per-replica volumes, or "
-                         "scale: 1", _loc(svc.origin, "volumes", i, "claim"), svc.address)
+                yield _d(
+                    "RS207",
+                    f"mount {mount.name!r} claims ReadWriteOnce volume {claim.name!r} "
+                    f"but scale is {svc.scale}: use claimTemplate for per-replica volumes, or "
+                    "scale: 1",
+                    _loc(svc.origin, "volumes", i, "claim"),
+                    svc.address,
+                )
 
 
 def rs201_claim_or_template(rin: RuleInput) -> Iterator[Diagnostic]:
@@ -301,9 +353,17 @@ def rs201_claim_or_template(rin: RuleInput) -> Iterator[Diagnostic]:
         for i, mount in enumerate(svc.volumes):
             has_claim, has_template = mount.claim is not None, mount.claim_template is not None
             if has_claim == has_template:
-                what = "both claim and claimTemplate" if has_claim else "neither claim nor claimTemplate"
-                yield _d("RS201", f"mount {mount.name!r} has {what}; give exactly one",
-                         _loc(svc.origin, "volumes", i), svc.address)
+                what = (
+                    "both claim and claimTemplate"
+                    if has_claim
+                    else "neither claim nor claimTemplate"
+                )
+                yield _d(
+                    "RS201",
+                    f"mount {mount.name!r} has {what}; give exactly one",
+                    _loc(svc.origin, "volumes", i),
+                    svc.address,
+                )
 
 
 def rs217_rs208_snapshot_sources(rin: RuleInput) -> Iterator[Diagnostic]:
@@ -311,14 +371,23 @@ def rs217_rs208_snapshot_sources(rin: RuleInput) -> Iterator[Diagnostic]:
         vol = rin.volume_index.get((snap.namespace, snap.source_volume))
         if vol is None:
             known = [n for (ns, n) in rin.volume_index if ns == snap.namespace]
-            yield _d("RS217", f"source volume {snap.namespace}/{snap.source_volume} is not defined"
-                     f"{_suggest(snap.source_volume, known)}",
-                     _loc(snap.origin, "source", "volume"), snap.address)
+            yield _d(
+                "RS217",
+                f"source volume {snap.namespace}/{snap.source_volume} is not defined"
+                f"{_suggest(snap.source_volume, known)}",
+                _loc(snap.origin, "source", "volume"),
+                snap.address,
+            )
             continue
         found = rin.driver_of(vol)
         if found is not None and not found[1].snapshots:
-            yield _d("RS208", f"volume {snap.source_volume!r} uses driver {found[0]!r}, which does "
-                     "not support snapshots", _loc(snap.origin, "source", "volume"), snap.address)
+            yield _d(
+                "RS208",
+                f"volume {snap.source_volume!r} uses driver {found[0]!r}, which does "
+                "not support snapshots",
+                _loc(snap.origin, "source", "volume"),
+                snap.address,
+            )
 
 
 def rs218_rs227_restores(rin: RuleInput) -> Iterator[Diagnostic]:
@@ -329,9 +398,13 @@ def rs218_rs227_restores(rin: RuleInput) -> Iterator[Diagnostic]:
         snap = snaps.get((vol.namespace, vol.restore_from))
         if snap is None:
             known = [n for (ns, n) in snaps if ns == vol.namespace]
-            yield _d("RS218", f"restoreFrom names snapshot {vol.namespace}/{vol.restore_from}, "
-                     f"which is not defined{_suggest(vol.restore_from, known)}",
-                     _loc(vol.origin, "restoreFrom", "snapshot"), vol.address)
+            yield _d(
+                "RS218",
+                f"restoreFrom names snapshot {vol.namespace}/{vol.restore_from}, "
+                f"which is not defined{_suggest(vol.restore_from, known)}",
+                _loc(vol.origin, "restoreFrom", "snapshot"),
+                vol.address,
+            )
             continue
         target = rin.driver_of(vol)
         source_vol = rin.volume_index.get((snap.namespace, snap.source_volume))
@@ -339,18 +412,30 @@ def rs218_rs227_restores(rin: RuleInput) -> Iterator[Diagnostic]:
         if target is None or source is None:
             continue
         if not target[1].snapshots:
-            yield _d("RS208", f"driver {target[0]!r} cannot restore from snapshots",
-                     _loc(vol.origin, "restoreFrom"), vol.address)
+            yield _d(
+                "RS208",
+                f"driver {target[0]!r} cannot restore from snapshots",
+                _loc(vol.origin, "restoreFrom"),
+                vol.address,
+            )
         elif target[0] != source[0]:
-            yield _d("RS227", f"snapshot {snap.name!r} was taken on driver {source[0]!r}; it cannot "
-                     f"be restored into a {target[0]!r} volume", _loc(vol.origin, "restoreFrom"),
-                     vol.address)
+            yield _d(
+                "RS227",
+                f"snapshot {snap.name!r} was taken on driver {source[0]!r}; it cannot "
+                f"be restored into a {target[0]!r} volume",
+                _loc(vol.origin, "restoreFrom"),
+                vol.address,
+            )
 
 
 def rs219_unique_addresses(rin: RuleInput) -> Iterator[Diagnostic]:
     seen: dict[str, Origin | None] = {}
     everything: list[StorageClass | Volume | Snapshot | Service | Secret] = [
-        *rin.classes, *rin.volumes, *rin.snapshots, *rin.services, *rin.secrets
+        *rin.classes,
+        *rin.volumes,
+        *rin.snapshots,
+        *rin.services,
+        *rin.secrets,
     ]
     for spec in everything:
         key = str(spec.address)
@@ -371,14 +456,22 @@ def rs220_rs225_template_names(rin: RuleInput) -> Iterator[Diagnostic]:
         for vol in site.generated or (site.volume,):
             problem = names.label_problem(vol.name)
             if problem is not None:
-                yield _d("RS225", f"generated volume name {vol.name!r} {problem}",
-                         _loc(site.origin, "volumes", mount_index, "name"), site.label)
+                yield _d(
+                    "RS225",
+                    f"generated volume name {vol.name!r} {problem}",
+                    _loc(site.origin, "volumes", mount_index, "name"),
+                    site.label,
+                )
                 break
         for vol in site.generated:
             if (vol.namespace, vol.name) in explicit:
-                yield _d("RS220", f"claimTemplate generates volume {vol.namespace}/{vol.name}, which "
-                         "is also defined as a Volume", _loc(site.origin, "volumes", mount_index, "name"),
-                         site.label)
+                yield _d(
+                    "RS220",
+                    f"claimTemplate generates volume {vol.namespace}/{vol.name}, which "
+                    "is also defined as a Volume",
+                    _loc(site.origin, "volumes", mount_index, "name"),
+                    site.label,
+                )
 
 
 def rs222_rs107_class_secret_refs(rin: RuleInput) -> Iterator[Diagnostic]:
@@ -391,18 +484,27 @@ def rs222_rs107_class_secret_refs(rin: RuleInput) -> Iterator[Diagnostic]:
                 except secrets.SecretReferenceError as exc:
                     yield _d("RS107", str(exc), where, cls.address)
             elif secrets.is_reference(value) and not secrets.parse_reference(value).is_pinned:
-                yield _d("RS222", f"parameter {key!r} uses the shorthand {value!r} on a "
-                         "cluster-scoped class: it resolves in each consuming volume's namespace; "
-                         "pin it with secret:<name>.<namespace>.rune/<key>", where, cls.address,
-                         Severity.WARNING)
+                yield _d(
+                    "RS222",
+                    f"parameter {key!r} uses the shorthand {value!r} on a "
+                    "cluster-scoped class: it resolves in each consuming volume's namespace; "
+                    "pin it with secret:<name>.<namespace>.rune/<key>",
+                    where,
+                    cls.address,
+                    Severity.WARNING,
+                )
     for vol in rin.volumes:
-        value = vol.parameters.get(secrets.LEGACY_PARAMETER)
-        if value is not None:
+        legacy = vol.parameters.get(secrets.LEGACY_PARAMETER)
+        if legacy is not None:
             try:
-                secrets.parse_legacy(value)
+                secrets.parse_legacy(legacy)
             except secrets.SecretReferenceError as exc:
-                yield _d("RS107", str(exc), _loc(vol.origin, "parameters", secrets.LEGACY_PARAMETER),
-                         vol.address)
+                yield _d(
+                    "RS107",
+                    str(exc),
+                    _loc(vol.origin, "parameters", secrets.LEGACY_PARAMETER),
+                    vol.address,
+                )
 
 
 def rs223_topology_values(rin: RuleInput) -> Iterator[Diagnostic]:
@@ -416,8 +518,12 @@ def rs223_topology_values(rin: RuleInput) -> Iterator[Diagnostic]:
                     msg = f"operator {expr.operator} takes no values"
                 else:
                     continue
-                yield _d("RS223", msg, _loc(cls.origin, "allowedTopologies", i, "matchExpressions", j),
-                         cls.address)
+                yield _d(
+                    "RS223",
+                    msg,
+                    _loc(cls.origin, "allowedTopologies", i, "matchExpressions", j),
+                    cls.address,
+                )
 
 
 def rs228_rs229_sizes(rin: RuleInput) -> Iterator[Diagnostic]:
@@ -426,26 +532,41 @@ def rs228_rs229_sizes(rin: RuleInput) -> Iterator[Diagnostic]:
         if size.bytes == 0:
             yield _d("RS229", "size must be greater than zero", site.locate("size"), site.label)
         elif size.text.isdigit() and size.bytes < 1024 * 1024:
-            yield _d("RS228", f"size {size.text} is {size.bytes} bytes; write e.g. {size.text}Gi "
-                     "for gibibytes", site.locate("size"), site.label, Severity.WARNING)
+            yield _d(
+                "RS228",
+                f"size {size.text} is {size.bytes} bytes; write e.g. {size.text}Gi for gibibytes",
+                site.locate("size"),
+                site.label,
+                Severity.WARNING,
+            )
 
 
 def rs301_default_class_known(rin: RuleInput) -> Iterator[Diagnostic]:
     name = rin.settings.default_storage_class
     if name and name not in rin.class_index:
-        yield _d("RS301", f"defaultStorageClass {name!r} names no class"
-                 f"{_suggest(name, sorted(rin.class_index))}", rin.settings_location, "runefile")
+        yield _d(
+            "RS301",
+            f"defaultStorageClass {name!r} names no class{_suggest(name, sorted(rin.class_index))}",
+            rin.settings_location,
+            "runefile",
+        )
 
 
 def rs230_secrets_in_source(rin: RuleInput) -> Iterator[Diagnostic]:
     for sec in rin.secrets:
         if sec.keys:
-            yield _d("RS230", "this secret's values are stored in the source repository; prefer a "
-                     "secrets directory or RUNE_SECRET_* environment variables",
-                     _loc(sec.origin), sec.address, Severity.WARNING)
+            yield _d(
+                "RS230",
+                "this secret's values are stored in the source repository; prefer a "
+                "secrets directory or RUNE_SECRET_* environment variables",
+                _loc(sec.origin),
+                sec.address,
+                Severity.WARNING,
+            )
 
 
 Rule = Callable[[RuleInput], Iterator[Diagnostic]]
+
 
 def rs203_rs205_rs206_mount_paths(rin: RuleInput) -> Iterator[Diagnostic]:
     return mounts.check(rin.services)

@@ -103,11 +103,13 @@ def read(source: SourceFile | None, schemas: SchemaSet) -> tuple[Runefile, list[
     if problem is not None:
         return Runefile(path=source.path), [problem]
     if not isinstance(data, dict):
-        return Runefile(path=source.path), [Diagnostic(
-            code="RS302",
-            message="a runefile must be a mapping of sections (storage:, sync:, …)",
-            location=Location(file=source.display, line=1, column=1),
-        )]
+        return Runefile(path=source.path), [
+            Diagnostic(
+                code="RS302",
+                message="a runefile must be a mapping of sections (storage:, sync:, …)",
+                location=Location(file=source.display, line=1, column=1),
+            )
+        ]
     if isinstance(data, yamlread.PosDict):
         where = Where.of_node(source.display, data, "runefile")
     else:

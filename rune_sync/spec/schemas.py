@@ -44,8 +44,19 @@ RUNEFILE = "runefile"
 ALL_NAMES = ("common", *KIND_SCHEMAS.values(), RUNEFILE, "resources")
 
 _PLAIN_ROOT = frozenset(
-    {"$schema", "$id", "$defs", "title", "description", "type", "properties", "required",
-     "additionalProperties", "examples", "default"}
+    {
+        "$schema",
+        "$id",
+        "$defs",
+        "title",
+        "description",
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "examples",
+        "default",
+    }
 )
 _KEYWORD_CODES = {
     "additionalProperties": "RS101",
@@ -228,6 +239,8 @@ def _diagnostics(
 ) -> Iterator[Diagnostic]:
     error = _leaf(error)
     path = prefix + tuple(error.absolute_path)
+    expected: Any = error.validator_value
+    instance: Any = error.instance
     keyword = str(error.validator)
     schema = error.schema if isinstance(error.schema, dict) else {}
     code = schema.get("x-rune-code") or _KEYWORD_CODES.get(keyword, _GENERIC_CODE)
@@ -244,12 +257,12 @@ def _diagnostics(
             if key in allowed:
                 continue
             close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
             where_ = "" if not path else f" in {field}"
-            yield diag(f"unknown field {key!r}{where_}{hint}", path + (key,))
+            yield diag(f"unknown field {key!r}{where_}{suggestion}", (*path, key))
         return
     if keyword == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
+        missing = [k for k in expected if k not in instance]
         for key in missing:
             where_ = "" if not path else f" in {field}"
             yield diag(f"missing required field {key!r}{where_}")
@@ -257,14 +270,14 @@ def _diagnostics(
     hidden = where.hide_values
     if keyword == "type":
         got = _json_type(error.instance).split(" ")[0] if hidden else _json_type(error.instance)
-        yield diag(f"{field} must be {_types(error.validator_value)}, got {got}")
+        yield diag(f"{field} must be {_types(expected)}, got {got}")
         return
     if keyword in ("enum", "const"):
-        options = error.validator_value if keyword == "enum" else [error.validator_value]
+        options = list(expected) if keyword == "enum" else [expected]
         yield diag(_enum_message(field, error.instance, options, hidden=hidden))
         return
     shown = "" if hidden else f" {_show(error.instance)}"
-    hint = schema.get("x-rune-hint")
+    hint: str | None = schema.get("x-rune-hint")
     if hint:
         yield diag(f"{field}{shown} is not valid: {hint}")
         return
@@ -276,9 +289,15 @@ def _diagnostics(
 
 def _types(value: Any) -> str:
     names = [value] if isinstance(value, str) else list(value)
-    words = {"object": "a mapping", "array": "a list", "string": "a string",
-             "integer": "an integer", "number": "a number", "boolean": "true or false",
-             "null": "empty"}
+    words = {
+        "object": "a mapping",
+        "array": "a list",
+        "string": "a string",
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": "true or false",
+        "null": "empty",
+    }
     return " or ".join(words.get(n, n) for n in names)
 
 
@@ -330,7 +349,7 @@ def bundled(documents: Mapping[str, dict[str, Any]], name: str) -> dict[str, Any
             out = {k: rewrite(v) for k, v in node.items()}
             ref = out.get("$ref")
             if isinstance(ref, str) and ref.startswith(common_ref):
-                key = ref[len(common_ref):]
+                key = ref[len(common_ref) :]
                 if key not in defs_used:
                     defs_used[key] = None
                     defs_used[key] = rewrite(common_defs[key])

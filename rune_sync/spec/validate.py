@@ -74,11 +74,18 @@ def validate_resources(
         try:
             buckets[raw.kind].append(build.build(raw))
         except build.BuildProblem as exc:
-            diagnostics.append(Diagnostic(
-                code=exc.code, message=exc.message, location=where.locate(exc.path), resource=label
-            ))
+            diagnostics.append(
+                Diagnostic(
+                    code=exc.code,
+                    message=exc.message,
+                    location=where.locate(exc.path),
+                    resource=label,
+                )
+            )
     specs = SpecSet(
-        storage_classes=tuple(s for s in buckets[Kind.STORAGE_CLASS] if isinstance(s, StorageClass)),
+        storage_classes=tuple(
+            s for s in buckets[Kind.STORAGE_CLASS] if isinstance(s, StorageClass)
+        ),
         volumes=tuple(s for s in buckets[Kind.VOLUME] if isinstance(s, Volume)),
         snapshots=tuple(s for s in buckets[Kind.SNAPSHOT] if isinstance(s, Snapshot)),
         services=tuple(s for s in buckets[Kind.SERVICE] if isinstance(s, Service)),

@@ -159,7 +159,10 @@ def _tagged(tag: str, text: str, pos: Pos) -> Any:
         resolved = text
     if not isinstance(resolved, want):
         raise YamlProblem(f"{text!r} is not a valid !!{short}", pos, "RS011")
-    return float(resolved) if short == "float" else resolved
+    if short == "float":
+        assert isinstance(resolved, (int, float))  # checked against `want` just above
+        return float(resolved)
+    return resolved
 
 
 class _Builder:
@@ -197,7 +200,9 @@ class _Builder:
             self.nodes += 1
             tag = event.tag
             if tag is None or tag == "!":
-                value = _plain(event.value) if event.style == "" and event.implicit[0] else event.value
+                value = (
+                    _plain(event.value) if event.style == "" and event.implicit[0] else event.value
+                )
             else:
                 value = _tagged(tag, event.value, _mark(event))
             if event.anchor is not None:
@@ -242,7 +247,9 @@ class _Builder:
             mark = event.start_mark
             pos = (mark.line + 1, mark.column + 1)
             if kind is not scalar:
-                raise YamlProblem("mapping keys must be plain text, not collections or aliases", pos)
+                raise YamlProblem(
+                    "mapping keys must be plain text, not collections or aliases", pos
+                )
             key = event.value
             value_event = get()
             if key == "<<" and event.style == "" and event.tag is None:

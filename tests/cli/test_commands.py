@@ -33,8 +33,18 @@ def test_schema_out_writes_every_file(cli, tmp_path):
     assert result.code == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
-        f"{n}.schema.json" for n in ("common", "storageclass", "volume", "snapshot", "service",
-                                     "secret", "runefile", "resources"))
+        f"{n}.schema.json"
+        for n in (
+            "common",
+            "storageclass",
+            "volume",
+            "snapshot",
+            "service",
+            "secret",
+            "runefile",
+            "resources",
+        )
+    )
     for p in out.iterdir():
         Draft202012Validator.check_schema(json.loads(p.read_text()))
 

@@ -22,10 +22,12 @@ def test_quickstart_is_clean(cli):
 
 
 def test_errors_are_compiler_style_sorted_and_exit_1(cli, tree):
-    root = tree({
-        "b.yaml": VOLUME.replace("ReadWriteOnce", "ReadWriteMany"),
-        "a.yaml": "volume:\n  name: x\n  sise: 1Gi\n  accessMode: ReadWriteOnce\n",
-    })
+    root = tree(
+        {
+            "b.yaml": VOLUME.replace("ReadWriteOnce", "ReadWriteMany"),
+            "a.yaml": "volume:\n  name: x\n  sise: 1Gi\n  accessMode: ReadWriteOnce\n",
+        }
+    )
     result = cli("validate", ".", cwd=root)
     assert result.code == 1
     assert result.stdout.splitlines() == [
@@ -42,11 +44,17 @@ def test_json_format_is_one_document(cli, tree):
     result = cli("validate", str(root), "--format", "json", cwd=root)
     assert result.code == 1
     items = json.loads(result.stdout)
-    assert items == [{
-        "file": "a.yaml", "line": 4, "column": 3, "severity": "error", "code": "RS106",
-        "resource": "volume/prod/web",
-        "message": items[0]["message"],
-    }]
+    assert items == [
+        {
+            "file": "a.yaml",
+            "line": 4,
+            "column": 3,
+            "severity": "error",
+            "code": "RS106",
+            "resource": "volume/prod/web",
+            "message": items[0]["message"],
+        }
+    ]
     assert "1gi" in items[0]["message"]
 
 
@@ -70,8 +78,14 @@ def test_options_may_follow_the_source(cli, tree):
 
 @pytest.mark.parametrize(
     "args",
-    [("validate", "--bogus"), ("validate", "--format", "yaml"), ("nosuch",),
-     ("validate", "--runefile"), ("explain",), ("validate", "a", "b")],
+    [
+        ("validate", "--bogus"),
+        ("validate", "--format", "yaml"),
+        ("nosuch",),
+        ("validate", "--runefile"),
+        ("explain",),
+        ("validate", "a", "b"),
+    ],
 )
 def test_usage_errors_exit_64(cli, args):
     result = cli(*args)
@@ -98,18 +112,20 @@ def test_every_kind_of_bad_input_in_one_run(cli, tree):
     for i in range(1, 9):
         prev, cur = chr(96 + i), chr(97 + i)
         lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
-    root = tree({
-        "broken.yaml": "volume: [\n",
-        "bomb.yaml": "\n".join(lines) + "\n",
-        "dup.yaml": "volume:\n  name: a\n  name: b\n",
-        "binary.yaml": b"\x00\x01\x02",
-        "latin1.yaml": b"volume:\n  name: caf\xe9\n",
-        "list.yaml": "- a\n- b\n",
-        "scalar.yaml": "hello\n",
-        "null.yaml": "volume:\n",
-        "tabs.yaml": "volume:\n\tname: a\n",
-        "good.yaml": VOLUME,
-    })
+    root = tree(
+        {
+            "broken.yaml": "volume: [\n",
+            "bomb.yaml": "\n".join(lines) + "\n",
+            "dup.yaml": "volume:\n  name: a\n  name: b\n",
+            "binary.yaml": b"\x00\x01\x02",
+            "latin1.yaml": b"volume:\n  name: caf\xe9\n",
+            "list.yaml": "- a\n- b\n",
+            "scalar.yaml": "hello\n",
+            "null.yaml": "volume:\n",
+            "tabs.yaml": "volume:\n\tname: a\n",
+            "good.yaml": VOLUME,
+        }
+    )
     with (root / "big.yaml").open("wb") as fh:
         fh.truncate(50 * 1024 * 1024)
     os.symlink("..", root / "loop")
@@ -118,23 +134,36 @@ def test_every_kind_of_bad_input_in_one_run(cli, tree):
     assert "Traceback" not in result.stdout + result.stderr
     by_file = {line.split(":")[0]: line for line in result.stdout.splitlines()}
     expected = {
-        "big.yaml": "RS009", "binary.yaml": "RS004", "bomb.yaml": "RS003", "broken.yaml": "RS001",
-        "dup.yaml": "RS002", "latin1.yaml": "RS004", "list.yaml": "RS006", "loop": "RS010",
-        "null.yaml": "RS008", "scalar.yaml": "RS006", "tabs.yaml": "RS001",
+        "big.yaml": "RS009",
+        "binary.yaml": "RS004",
+        "bomb.yaml": "RS003",
+        "broken.yaml": "RS001",
+        "dup.yaml": "RS002",
+        "latin1.yaml": "RS004",
+        "list.yaml": "RS006",
+        "loop": "RS010",
+        "null.yaml": "RS008",
+        "scalar.yaml": "RS006",
+        "tabs.yaml": "RS001",
     }
     assert {f: line.split("[")[1][:5] for f, line in by_file.items()} == expected
     assert len(result.stdout.splitlines()) == len(expected)
 
 
-@pytest.mark.skipif(shutil.which("setpriv") is None and os.geteuid() == 0,
-                    reason="root reads any file; setpriv (util-linux) is needed to drop that")
+@pytest.mark.skipif(
+    shutil.which("setpriv") is None and os.geteuid() == 0,
+    reason="root reads any file; setpriv (util-linux) is needed to drop that",
+)
 def test_unreadable_file_and_folder(cli, tree):
     root = tree({"locked.yaml": VOLUME, "closed/inner.yaml": VOLUME, "ok.yaml": VOLUME})
     (root / "locked.yaml").chmod(0)
     (root / "closed").chmod(0)
     # As root, drop the capabilities that bypass file permissions for this one process.
-    prefix = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--") \
-        if os.geteuid() == 0 else ()
+    prefix = (
+        ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
+        if os.geteuid() == 0
+        else ()
+    )
     try:
         result = cli("validate", ".", cwd=root, prefix=prefix)
     finally:
@@ -143,15 +172,19 @@ def test_unreadable_file_and_folder(cli, tree):
     assert result.code == 1
     lines = result.stdout.splitlines()
     assert [line.split(": ")[0] + ":" + line.split("[")[1][:5] for line in lines] == [
-        "closed:RS005", "locked.yaml:RS005"]
+        "closed:RS005",
+        "locked.yaml:RS005",
+    ]
     assert "Permission denied" in result.stdout
 
 
 def test_runefile_problems_are_reported_with_their_line(cli, tree):
-    root = tree({
-        "runefile.yaml": "storage:\n  localVolumeRoot: relative/path\n  bogus: 1\n",
-        "a.yaml": VOLUME,
-    })
+    root = tree(
+        {
+            "runefile.yaml": "storage:\n  localVolumeRoot: relative/path\n  bogus: 1\n",
+            "a.yaml": VOLUME,
+        }
+    )
     result = cli("validate", ".", cwd=root)
     assert result.code == 1
     out = result.stdout
@@ -160,11 +193,13 @@ def test_runefile_problems_are_reported_with_their_line(cli, tree):
 
 
 def test_toml_runefile_is_read(cli, tree):
-    root = tree({
-        "runefile.toml": '[storage]\ndefaultStorageClass = "nope"\n[storage.local]\n'
-                         "preserveOnDelete = true\n[runed]\nanything = 1\n",
-        "a.yaml": VOLUME,
-    })
+    root = tree(
+        {
+            "runefile.toml": '[storage]\ndefaultStorageClass = "nope"\n[storage.local]\n'
+            "preserveOnDelete = true\n[runed]\nanything = 1\n",
+            "a.yaml": VOLUME,
+        }
+    )
     result = cli("validate", ".", cwd=root)
     assert result.code == 1
     assert "runefile.toml:2:1: error[RS301]" in result.stdout
@@ -179,7 +214,7 @@ def test_broken_toml_runefile(cli, tree):
 
 def test_explicit_runefile_option(cli, tree, tmp_path):
     rf = tmp_path / "elsewhere.yaml"
-    rf.write_text("storage:\n  defaultStorageClass: \"\"\n")
+    rf.write_text('storage:\n  defaultStorageClass: ""\n')
     root = tree({"a.yaml": VOLUME})
     result = cli("validate", str(root), "--runefile", str(rf))
     assert result.code == 1 and "RS221" in result.stdout
@@ -187,8 +222,12 @@ def test_explicit_runefile_option(cli, tree, tmp_path):
 
 def test_secret_values_never_appear_in_diagnostics(cli, tree):
     canary = "CANARY-d41d8cd98f00"
-    root = tree({"s.yaml": f"secret:\n  name: s\n  data:\n    port: 5432\n    token: {canary}\n"
-                           f"  type: {canary}\n"})
+    root = tree(
+        {
+            "s.yaml": f"secret:\n  name: s\n  data:\n    port: 5432\n    token: {canary}\n"
+            f"  type: {canary}\n"
+        }
+    )
     for fmt in ("text", "json"):
         result = cli("validate", ".", "--format", fmt, cwd=root)
         assert result.code == 1

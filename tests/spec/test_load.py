@@ -22,14 +22,16 @@ def codes(result: load.LoadResult) -> list[tuple[str, str, int, int]]:
 
 
 def test_reads_yaml_and_yml_recursively_and_skips_hidden(tree):
-    root = tree({
-        "a.yaml": VOLUME,
-        "deep/er/b.yml": "volumes:\n  - name: b\n  - name: c\n",
-        ".hidden.yaml": "broken: [",
-        ".git/x.yaml": "broken: [",
-        "notes.txt": "not yaml",
-        "runefile.yaml": "storage: {}\nservices: whatever-runed-owns\n",
-    })
+    root = tree(
+        {
+            "a.yaml": VOLUME,
+            "deep/er/b.yml": "volumes:\n  - name: b\n  - name: c\n",
+            ".hidden.yaml": "broken: [",
+            ".git/x.yaml": "broken: [",
+            "notes.txt": "not yaml",
+            "runefile.yaml": "storage: {}\nservices: whatever-runed-owns\n",
+        }
+    )
     result = load.load_directory(root, cwd=root)
     assert result.diagnostics == ()
     assert [r.data["name"] for r in result.resources] == ["a", "b", "c"]

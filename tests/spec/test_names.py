@@ -55,8 +55,16 @@ def test_parse_reference(text, ref):
 
 @pytest.mark.parametrize(
     "text",
-    ["secret:", "secret:name", "secret:name/", "secret:Bad/key", "secret:a.b/key",
-     "secret:a.b.c.rune/key", "secret:a/k y", "secret:a.ns.rune/"],
+    [
+        "secret:",
+        "secret:name",
+        "secret:name/",
+        "secret:Bad/key",
+        "secret:a.b/key",
+        "secret:a.b.c.rune/key",
+        "secret:a/k y",
+        "secret:a.ns.rune/",
+    ],
 )
 def test_malformed_reference_is_refused(text):
     with pytest.raises(SecretReferenceError):

@@ -21,7 +21,7 @@ def one(text: str):
 def test_scalars_follow_the_yaml_1_2_core_schema():
     data = one(
         "a: 1\nb: 1.5\nc: true\nd: ~\ne: yes\nf: 'true'\ng: 0x1f\nh: 0o17\ni: .inf\nj: -.inf\n"
-        "k: no\nl: null\nm: 010\nn: 1e3\no: \"\"\np:\n"
+        'k: no\nl: null\nm: 010\nn: 1e3\no: ""\np:\n'
     )
     assert data["a"] == 1 and isinstance(data["a"], int)
     assert data["b"] == 1.5
@@ -132,9 +132,18 @@ def test_any_text_parses_or_raises_yaml_problem(text):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.from_regex(r"[a-z][a-zA-Z0-9]{0,8}", fullmatch=True),
-                       st.one_of(st.integers(), st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "Zs"]), max_size=10), st.booleans()),
-                       min_size=1, max_size=8))
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z][a-zA-Z0-9]{0,8}", fullmatch=True),
+        st.one_of(
+            st.integers(),
+            st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "Zs"]), max_size=10),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_positions_point_at_their_key(mapping):
     import json
 
