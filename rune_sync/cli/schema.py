@@ -51,14 +51,14 @@ def schema(kind: str | None, out: Path | None) -> int:
         names = [n for n in schemas.ALL_NAMES if n != "common"]
     if out is None:
         if len(names) == 1:
-            click.echo(json.dumps(schemas.bundled(docs, names[0]), indent=2))
+            click.echo(json.dumps(schemas.inline_refs(docs, names[0]), indent=2))
         else:
-            click.echo(json.dumps({n: schemas.bundled(docs, n) for n in names}, indent=2))
+            click.echo(json.dumps({n: schemas.inline_refs(docs, n) for n in names}, indent=2))
         return 0
     try:
         out.mkdir(parents=True, exist_ok=True)
         for n in [*names, "common"] if kind is None else names:
-            doc = docs[n] if kind is None else schemas.bundled(docs, n)
+            doc = docs[n] if kind is None else schemas.inline_refs(docs, n)
             (out / f"{n}.schema.json").write_text(json.dumps(doc, indent=2) + "\n", "utf-8")
     except OSError as exc:
         raise click.ClickException(f"cannot write schemas to {out}: {exc.strerror}") from None

@@ -5,9 +5,8 @@ Exit 0 when there are no errors (warnings never fail), 1 when there are.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 import click
 

@@ -166,7 +166,9 @@ class DriverRegistry:
     def _build(self, entry: _Entry) -> Driver:
         info = entry.info
         if info.problem is not None:
-            raise _refusal(info.name, f"driver {info.name} is unusable: {info.problem}")
+            raise _refusal(
+                info.name, f"driver {info.name} is unusable: {info.source} {info.problem}"
+            )
         if entry.factory is None:
             raise errors.UnsupportedOperation(
                 f"driver {info.name} is not available in this version "

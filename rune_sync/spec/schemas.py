@@ -336,32 +336,3 @@ def _enum_message(field: str, value: Any, options: list[Any], *, hidden: bool = 
             if close:
                 message += f" (did you mean {close[0]!r}?)"
     return message
-
-
-def bundled(documents: Mapping[str, dict[str, Any]], name: str) -> dict[str, Any]:
-    """``schemas/<name>`` with the common definitions inlined, for standalone use."""
-    common_ref = "common.schema.json#/$defs/"
-    defs_used: dict[str, Any] = {}
-    common_defs: dict[str, Any] = documents["common"].get("$defs", {})
-
-    def rewrite(node: Any) -> Any:
-        if isinstance(node, dict):
-            out = {k: rewrite(v) for k, v in node.items()}
-            ref = out.get("$ref")
-            if isinstance(ref, str) and ref.startswith(common_ref):
-                key = ref[len(common_ref) :]
-                if key not in defs_used:
-                    defs_used[key] = None
-                    defs_used[key] = rewrite(common_defs[key])
-                out["$ref"] = f"#/$defs/{key}"
-            return out
-        if isinstance(node, list):
-            return [rewrite(v) for v in node]
-        return node
-
-    result = rewrite(documents[name])
-    if defs_used:
-        merged = dict(result.get("$defs", {}))
-        merged.update(defs_used)
-        result["$defs"] = merged
-    return dict(result)

@@ -78,3 +78,13 @@ def test_drivers_lists_builtins_with_capabilities(cli):
 def test_version(cli):
     result = cli("--version")
     assert result.code == 0 and "rune-sync" in result.stdout
+
+
+def test_schema_of_a_whole_document_is_standalone(cli):
+    doc = json.loads(cli("schema", "resources").stdout)
+    assert "$ref" not in json.dumps(doc)
+    validator = Draft202012Validator(doc)
+    good = {"volumes": [{"name": "a", "size": "1Gi", "accessMode": "ReadWriteOnce"}]}
+    assert validator.is_valid(good)
+    assert not validator.is_valid({"volume": {"name": "a", "size": "1gi", "accessMode": "x"}})
+    assert not validator.is_valid({"persistentVolume": {}})

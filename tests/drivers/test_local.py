@@ -99,8 +99,15 @@ def listing(root: Path) -> dict[str, tuple[object, ...]]:
 
 
 def atimes(root: Path) -> dict[str, int]:
-    """Access times, read without reading any file (reading would change them)."""
-    return {str(p.relative_to(root)): p.lstat().st_atime_ns for p in root.rglob("*")}
+    """Access times of non-directories, taken without reading them.
+
+    Directories are left out: listing them to find the files changes their atime.
+    """
+    return {
+        str(p.relative_to(root)): p.lstat().st_atime_ns
+        for p in root.rglob("*")
+        if p.is_symlink() or not p.is_dir()
+    }
 
 
 def fill_rich_tree(volume: Path, outside: Path) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rune_sync.spec import load
 from rune_sync.spec.model import Kind
@@ -159,3 +162,15 @@ def test_display_paths_are_relative_to_the_working_directory(tree, tmp_path):
     root = tree({"bad.yaml": "volume: [\n"})
     result = load.load_directory(root, cwd=tmp_path)
     assert result.diagnostics[0].location.file == str(Path("src") / "bad.yaml")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_never_raise_only_diagnose(data):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "x.yaml").write_bytes(data)
+        result = load.load_directory(root, cwd=root)
+        for d in result.diagnostics:
+            assert d.code.startswith("RS0")
+            assert d.location is not None and d.location.file == "x.yaml"
