@@ -100,8 +100,7 @@ class LocalDriver:
             self._volumes.open_namespace(namespace) as ns_fd,
         ):
             if ns_fd is not None:
-                localfs.remove_partials(ns_fd, treecopy.partial_prefix(name), shown_in=namespace)
-                localfs.remove_entry(ns_fd, name, shown_as=handle)
+                _remove_with_leftover(ns_fd, name, handle)
 
     def attach(self, ctx: OpContext, handle: VolumeHandle) -> DevicePath:
         self._require_volume(handle, ErrorScope.of(self.NAME, "attach", ctx))
@@ -131,7 +130,7 @@ class LocalDriver:
                 _open_source(src_ns_fd, src_name, request.source, scope) as src_fd,
                 self._snapshots.create_namespace(request.namespace) as ns_fd,
             ):
-                _copy(src_fd, ns_fd, request.name, in_namespace=request.namespace)
+                treecopy.copy_into(src_fd, ns_fd, request.name)
         return path
 
     def restore_from_snapshot(self, ctx: OpContext, request: RestoreRequest) -> VolumeHandle:
@@ -150,7 +149,7 @@ class LocalDriver:
                 _open_source(snap_ns_fd, snap_name, request.source, scope) as src_fd,
                 self._volumes.create_namespace(request.namespace) as ns_fd,
             ):
-                _copy(src_fd, ns_fd, request.name, in_namespace=request.namespace)
+                treecopy.copy_into(src_fd, ns_fd, request.name)
         return path
 
     def delete_snapshot(self, ctx: OpContext, handle: SnapshotHandle) -> None:
@@ -162,8 +161,7 @@ class LocalDriver:
             self._snapshots.open_namespace(namespace) as ns_fd,
         ):
             if ns_fd is not None:
-                localfs.remove_partials(ns_fd, treecopy.partial_prefix(name), shown_in=namespace)
-                localfs.remove_entry(ns_fd, name, shown_as=handle)
+                _remove_with_leftover(ns_fd, name, handle)
 
     def expand(self, ctx: OpContext, request: ExpandRequest) -> None:
         """Size is informational for a directory: nothing to change once it exists."""
@@ -243,11 +241,11 @@ def _check_names(namespace: str, name: str, scope: ErrorScope) -> None:
             raise scope.error(errors.DriverConfigError, f"{what} {value!r} {problem}")
 
 
-def _copy(src_fd: int, ns_fd: int, name: str, *, in_namespace: str) -> None:
-    # Dot-named leftovers of an interrupted earlier copy: the state lock makes this
-    # process the only writer, so no other copy can be in flight.
-    localfs.remove_partials(ns_fd, treecopy.partial_prefix(name), shown_in=in_namespace)
-    treecopy.copy_into(src_fd, ns_fd, name)
+def _remove_with_leftover(ns_fd: int, name: str, path: str) -> None:
+    """Remove an entry and the temporary leftover of an interrupted copy to it."""
+    partial = treecopy.partial_name(name)
+    localfs.remove_entry(ns_fd, partial, shown_as=os.path.join(os.path.dirname(path), partial))
+    localfs.remove_entry(ns_fd, name, shown_as=path)
 
 
 @contextmanager

@@ -88,14 +88,6 @@ def remove_entry(parent_fd: int, name: str, *, shown_as: str) -> bool:
     return True
 
 
-def remove_partials(parent_fd: int, prefix: str, *, shown_in: str) -> None:
-    """Remove leftover temporary entries (dot-named, starting with ``prefix``)."""
-    with os.scandir(parent_fd) as entries:
-        leftovers = [e.name for e in entries if e.name.startswith(prefix)]
-    for name in leftovers:
-        remove_entry(parent_fd, name, shown_as=f"{shown_in}/{name}")
-
-
 @contextmanager
 def closing_fd(fd: int) -> Iterator[int]:
     try:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 from collections.abc import Callable
 
@@ -39,18 +38,25 @@ _UNSUPPORTED = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno
 _NOT_PERMITTED = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
-def partial_prefix(name: str) -> str:
-    """The prefix of temporary entries for destination ``name`` (dot-named)."""
-    return f".{name}.partial-"
+def partial_name(name: str) -> str:
+    """The temporary entry a copy to ``name`` is written to (dot-named).
+
+    It is fixed rather than random so a leftover from an interrupted copy is found
+    without listing a directory that may hold thousands of volumes.
+    """
+    return f".{name}.partial"
 
 
 def copy_into(src_fd: int, parent_fd: int, name: str) -> None:
     """Copy the directory ``src_fd`` to a new directory ``name`` under ``parent_fd``.
 
-    ``name`` must not exist. Raises ``OSError`` (ENOSPC, EACCES, ...) after removing
-    the temporary directory; then nothing named ``name`` was created.
+    ``name`` must not exist. A leftover temporary entry of an interrupted earlier copy
+    is removed first: the state lock makes this process the only writer, so no other
+    copy can be using it. Raises ``OSError`` (ENOSPC, EACCES, ...) after removing the
+    temporary directory; then nothing named ``name`` was created.
     """
-    tmp = partial_prefix(name) + secrets.token_hex(4)
+    tmp = partial_name(name)
+    localfs.remove_entry(parent_fd, tmp, shown_as=tmp)
     os.mkdir(tmp, 0o700, dir_fd=parent_fd)
     try:
         with localfs.closing_fd(os.open(tmp, _DIR_FLAGS, dir_fd=parent_fd)) as tmp_fd:
@@ -127,6 +133,7 @@ class _Copier:
 
 def _copy_data(fin: int, fout: int) -> None:
     """Copy all of ``fin`` to ``fout`` using the fastest call the kernel accepts."""
+    os.posix_fadvise(fin, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # read-ahead, as cp does
     copied = 0
     try:
         while n := os.copy_file_range(fin, fout, _CHUNK):

@@ -156,7 +156,7 @@ _CODES = (
         "RS202",
         "path not absolute or not clean",
         "mountPath must be an absolute path; subPath must be relative and must not contain "
-        "'..'. A local-host hostPath must be absolute and free of '..' components.",
+        "'..'. (A malformed local-host hostPath is RS209.)",
     ),
     Code(
         "RS203",
@@ -332,6 +332,12 @@ _CODES = (
         "A secret resource in the source holds its values in the repository. rune-sync "
         "accepts it, but prefer a secrets directory or environment variables. This is a "
         "warning.",
+    ),
+    Code(
+        "RS231",
+        "duplicate mount name",
+        "Each entry of a service's volumes needs its own name: names are unique within a "
+        "service, and a claimTemplate's generated volumes are named after it.",
     ),
     Code(
         "RS301",

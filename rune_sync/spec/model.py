@@ -136,6 +136,19 @@ class Capabilities:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ParameterRules:
+    """What a driver accepts in ``parameters``; declared by the driver, checked statically.
+
+    ``known`` is None when any key is accepted. ``choices`` restricts a key's values.
+    Required keys may come from the class or the volume (merged, volume on top).
+    """
+
+    required: frozenset[str] = frozenset()
+    known: frozenset[str] | None = None
+    choices: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TopologyExpression:
     key: str
     operator: str  # In, NotIn, Exists, DoesNotExist

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rune_sync.diagnostics import Diagnostic, Location, has_errors, sorted_diagnostics
-from rune_sync.spec import build, load, rules
+from rune_sync.spec import build, load, ruleinput, rules
 from rune_sync.spec import runefile as runefile_mod
 from rune_sync.spec.model import (
     Capabilities,
     Kind,
+    ParameterRules,
     Runefile,
     Secret,
     Service,
@@ -98,6 +99,7 @@ def validate_directory(
     root: Path,
     *,
     drivers: Mapping[str, Capabilities],
+    parameter_rules: Mapping[str, ParameterRules] | None = None,
     runefile: Path | None = None,
     schemas: SchemaSet | None = None,
     cwd: Path | None = None,
@@ -107,7 +109,7 @@ def validate_directory(
     loaded = load.load_directory(root, runefile=runefile, cwd=cwd)
     settings, runefile_problems = runefile_mod.read(loaded.runefile, schemas)
     specs, problems = validate_resources(loaded.resources, schemas)
-    rule_input = rules.RuleInput(
+    rule_input = ruleinput.RuleInput(
         classes=specs.storage_classes,
         volumes=specs.volumes,
         snapshots=specs.snapshots,
@@ -119,6 +121,7 @@ def validate_directory(
         )
         or Location(file="runefile"),
         drivers=drivers,
+        parameter_rules=parameter_rules or {},
     )
     diagnostics = sorted_diagnostics(
         [*loaded.diagnostics, *runefile_problems, *problems, *rules.check(rule_input)]

@@ -34,10 +34,13 @@ RWO = AccessMode.READ_WRITE_ONCE
 NOBODY = 65534
 
 
-def make_driver(root: Path, snapshots: Path | None = None, **kw: bool) -> LocalDriver:
-    return LocalDriver(
-        settings=StorageSettings(local_volume_root=root, snapshot_root=snapshots, **kw)
+def make_driver(
+    root: Path, snapshots: Path | None = None, *, preserve_on_delete: bool = False
+) -> LocalDriver:
+    settings = StorageSettings(
+        local_volume_root=root, snapshot_root=snapshots, preserve_on_delete=preserve_on_delete
     )
+    return LocalDriver(settings=settings)
 
 
 def provision(driver: LocalDriver, name: str = "web", namespace: str = "prod") -> VolumeHandle:
@@ -354,10 +357,10 @@ def test_delete_removes_leftover_partial_copies_of_that_volume_only(tmp_path):
     driver = make_driver(tmp_path / "volumes")
     handle = provision(driver)
     prod = tmp_path / "volumes" / "prod"
-    (prod / ".web.partial-0001" / "x").mkdir(parents=True)
-    (prod / ".webby.partial-0001").mkdir()
+    (prod / ".web.partial" / "x").mkdir(parents=True)
+    (prod / ".webby.partial").mkdir()
     driver.delete(CTX, handle)
-    assert sorted(p.name for p in prod.iterdir()) == [".webby.partial-0001"]
+    assert sorted(p.name for p in prod.iterdir()) == [".webby.partial"]
 
 
 # --- snapshots and restores --------------------------------------------------------------
@@ -386,7 +389,7 @@ def test_snapshot_and_restore_keep_modes_owners_times_links_fifos_and_xattrs(tmp
 def test_snapshot_leaves_no_temporary_entries_and_removes_old_leftovers(tmp_path):
     driver = make_driver(tmp_path / "volumes")
     volume = provision(driver)
-    leftover = tmp_path / "volumes" / ".snapshots" / "prod" / ".snap.partial-dead"
+    leftover = tmp_path / "volumes" / ".snapshots" / "prod" / ".snap.partial"
     (leftover / "half").mkdir(parents=True)
     snapshot(driver, volume)
     assert sorted(os.listdir(leftover.parent)) == ["snap"]
@@ -568,7 +571,7 @@ def test_mount_returns_the_directory_and_attach_has_no_device(tmp_path):
     driver = make_driver(tmp_path / "volumes")
     handle = provision(driver)
     assert driver.attach(CTX, handle) == ""
-    assert driver.mount(CTX, MountRequest(handle=handle, target="/var/lib/app")) == handle
+    assert driver.mount(CTX, MountRequest(handle=handle, target="/var/lib/app")) == str(handle)
     driver.unmount(CTX, driver.mount(CTX, MountRequest(handle=handle, target="/x")))
     assert Path(handle).is_dir()
 

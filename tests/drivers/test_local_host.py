@@ -273,7 +273,7 @@ def test_mount_checks_the_directory_again(tmp_path):
     driver = make_driver(tmp_path / "allowed")
     ctx = context({"hostPath": str(tmp_path / "allowed" / "web")})
     handle = provision(driver, ctx)
-    assert driver.mount(ctx, MountRequest(handle=handle, target="/data")) == handle
+    assert driver.mount(ctx, MountRequest(handle=handle, target="/data")) == str(handle)
     narrower = make_driver(tmp_path / "allowed" / "other")
     with pytest.raises(errors.DriverConfigError, match="not under hostPathAllowlist"):
         narrower.mount(ctx, MountRequest(handle=handle, target="/data"))

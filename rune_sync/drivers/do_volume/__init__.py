@@ -6,7 +6,7 @@ that name this driver; the HTTP driver itself arrives with its own modules.
 
 from __future__ import annotations
 
-from rune_sync.spec.model import AccessMode, Capabilities
+from rune_sync.spec.model import AccessMode, Capabilities, ParameterRules
 
 NAME = "do-volume"
 
@@ -17,4 +17,10 @@ CAPABILITIES = Capabilities(
     online_expand=False,
     block_device=True,
     topology_keys=frozenset({"rune.io/region"}),
+)
+
+PARAMETERS = ParameterRules(
+    required=frozenset({"region"}),
+    known=frozenset({"region", "fsType", "apiToken", "apiTokenSecretRef", "apiEndpoint"}),
+    choices={"fsType": frozenset({"ext4", "xfs"})},
 )
