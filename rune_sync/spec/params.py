@@ -149,13 +149,13 @@ def rs226_driver_parameters(rin: RuleInput) -> Iterator[Diagnostic]:
                 "RS226", f"driver {cls.driver!r} needs parameter {key!r}", where, cls.address
             )
     for site in rin.sites:
-        cls = rin.class_of(site.volume)
-        rules = rin.parameter_rules.get(cls.driver) if cls is not None else None
-        if cls is None or rules is None:
+        used = rin.class_of(site.volume)
+        site_rules = rin.parameter_rules.get(used.driver) if used is not None else None
+        if used is None or site_rules is None:
             continue
         for key, value in site.volume.parameters.items():
             yield from _key_problems(
-                rules, cls.driver, key, value, site.locate("parameters", key), site.label
+                site_rules, used.driver, key, value, site.locate("parameters", key), site.label
             )
 
 
