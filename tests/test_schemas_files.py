@@ -23,6 +23,7 @@ BASE = "https://rune-sync.dev/schemas/"
 
 EXPECTED_FILES = {
     "common.schema.json",
+    "state-export.schema.json",
     "storageclass.schema.json",
     "volume.schema.json",
     "snapshot.schema.json",

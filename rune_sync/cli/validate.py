@@ -24,8 +24,9 @@ from rune_sync.spec import validate as pipeline
 def validate(source: str, runefile: Path | None, output_format: str, no_color: bool) -> int:
     """Check SOURCE against the schemas and Rune's storage rules."""
     root = directory.open_directory(source)
+    capabilities, parameter_rules = wiring.driver_declarations()
     result = pipeline.validate_directory(
-        root, drivers=wiring.driver_capabilities(), runefile=runefile
+        root, drivers=capabilities, parameter_rules=parameter_rules, runefile=runefile
     )
     items = result.diagnostics
     if output_format == "json":

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rune_sync.drivers.registry import DriverRegistry
-from rune_sync.spec.model import Capabilities, StorageSettings
+from rune_sync.spec.model import Capabilities, ParameterRules, StorageSettings
 
 
 def driver_registry(settings: StorageSettings | None = None) -> DriverRegistry:
     return DriverRegistry.from_entry_points(settings=settings or StorageSettings())
 
 
-def driver_capabilities() -> Mapping[str, Capabilities]:
-    """Declared capabilities of every installed driver (no driver is constructed)."""
-    return driver_registry().capabilities()
+def driver_declarations() -> tuple[Mapping[str, Capabilities], Mapping[str, ParameterRules]]:
+    """Capabilities and parameter rules of every installed driver (none is constructed)."""
+    registry = driver_registry()
+    return registry.capabilities(), registry.parameter_rules()

@@ -34,7 +34,13 @@ from rune_sync.drivers.base import (
     require_access_mode,
     require_expand,
 )
-from rune_sync.spec.model import AccessMode, Capabilities, ReclaimPolicy, StorageSettings
+from rune_sync.spec.model import (
+    AccessMode,
+    Capabilities,
+    ParameterRules,
+    ReclaimPolicy,
+    StorageSettings,
+)
 
 _CREATED_MODE = 0o750
 
@@ -50,6 +56,12 @@ class LocalHostDriver:
         online_expand=True,
         block_device=False,
         topology_keys=frozenset({"rune.io/host-path-root"}),
+    )
+    # hostPath may sit on the class or the volume, so the rules check its presence (RS209)
+    # rather than marking it required here.
+    PARAMETERS: ClassVar[ParameterRules] = ParameterRules(
+        known=frozenset({"hostPath", "createIfMissing"}),
+        choices={"createIfMissing": frozenset({"true", "false"})},
     )
 
     def __init__(self, *, settings: StorageSettings) -> None:
@@ -126,7 +138,7 @@ class LocalHostDriver:
         if problem is not None:
             raise scope.error(errors.DriverConfigError, problem)
         real = os.path.realpath(path)
-        roots = [os.path.realpath(entry) for entry in self._allowlist if entry.startswith("/")]
+        roots = [os.path.realpath(entry) for entry in hostpath.usable_entries(self._allowlist)]
         if not any(hostpath.is_within(real, root) for root in roots):
             raise scope.error(
                 errors.DriverConfigError,

@@ -25,12 +25,17 @@ from typing import Protocol, cast
 from rune_sync import errors
 from rune_sync.drivers import do_volume
 from rune_sync.drivers.base import Driver
-from rune_sync.spec.model import Capabilities, StorageSettings
+from rune_sync.spec.model import Capabilities, ParameterRules, StorageSettings
 
 ENTRY_POINT_GROUP = "rune_sync.drivers"
 
 DECLARED: Mapping[str, Capabilities] = MappingProxyType({do_volume.NAME: do_volume.CAPABILITIES})
 """Drivers rune-sync knows about but does not implement in this version."""
+
+DECLARED_PARAMETERS: Mapping[str, ParameterRules] = MappingProxyType(
+    {do_volume.NAME: do_volume.PARAMETERS}
+)
+"""The parameter declarations of those drivers."""
 
 
 class DriverFactory(Protocol):
@@ -50,6 +55,8 @@ class DriverInfo:
     implemented: bool
     source: str
     problem: str | None = None
+    parameters: ParameterRules | None = None
+    """What the driver accepts in ``parameters`` (a ``PARAMETERS`` class attribute)."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -159,6 +166,16 @@ class DriverRegistry:
             }
         )
 
+    def parameter_rules(self) -> Mapping[str, ParameterRules]:
+        """Parameter declarations of the drivers that make one, for static validation."""
+        return MappingProxyType(
+            {
+                name: entry.info.parameters
+                for name, entry in sorted(self._entries.items())
+                if entry.info.parameters is not None and entry.info.problem is None
+            }
+        )
+
     def drivers(self) -> tuple[DriverInfo, ...]:
         """Every known driver, sorted by name, for ``rune-sync drivers``."""
         return tuple(entry.info for _, entry in sorted(self._entries.items()))
@@ -202,7 +219,13 @@ class DriverRegistry:
 
     def _declare(self, name: str, caps: Capabilities) -> None:
         _check_name(name, "declared driver")
-        info = DriverInfo(name=name, capabilities=caps, implemented=False, source="declared")
+        info = DriverInfo(
+            name=name,
+            capabilities=caps,
+            implemented=False,
+            source="declared",
+            parameters=DECLARED_PARAMETERS.get(name),
+        )
         self._add(_Entry(info=info))
 
 
@@ -227,7 +250,14 @@ def _load(name: str, source: str, load: _Loader) -> _Entry:
     if not isinstance(caps, Capabilities):
         return _Entry(info=_broken(name, source, "has no CAPABILITIES (a Capabilities value)"))
     factory = cast(DriverFactory, obj)  # its shape was checked just above
-    info = DriverInfo(name=name, capabilities=caps, implemented=True, source=source)
+    params = getattr(obj, "PARAMETERS", None)
+    info = DriverInfo(
+        name=name,
+        capabilities=caps,
+        implemented=True,
+        source=source,
+        parameters=params if isinstance(params, ParameterRules) else None,
+    )
     return _Entry(info=info, factory=factory)
 
 

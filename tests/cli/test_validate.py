@@ -251,3 +251,23 @@ def test_internal_errors_are_one_line_with_a_debug_log(cli, tree, tmp_path):
     assert "Traceback" in log.read_text()
     assert "Traceback" not in result.stderr
     log.unlink()
+
+
+def test_driver_parameter_declarations_come_from_the_installed_drivers(cli, tree):
+    root = tree(
+        {
+            "c.yaml": "storageClasses:\n"
+            "  - {name: h, driver: local-host, parameters: {hostpath: /srv/rune/x}}\n"
+            "  - {name: do, driver: do-volume, parameters: {fsType: ext4}}\n",
+        }
+    )
+    result = cli("validate", ".", cwd=root)
+    assert result.code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(
+        "c.yaml:2:48: error[RS226] storageclass/h: driver 'local-host' "
+        "has no parameter 'hostpath' (did you mean 'hostPath'?)"
+    )
+    assert lines[1] == (
+        "c.yaml:3:35: error[RS226] storageclass/do: driver 'do-volume' needs parameter 'region'"
+    )
