@@ -63,24 +63,28 @@ class TemplateSite:
     volumes: tuple[Volume, ...]
 
 
+def template_volume(service: Service, mount: VolumeMount, ordinal: int) -> Volume:
+    """Replica ``ordinal``'s volume of a claimTemplate mount (stable name, owner set)."""
+    template = mount.claim_template
+    if template is None:
+        raise ValueError(f"mount {mount.name!r} has no claimTemplate")
+    return Volume(
+        name=template_volume_name(mount.name, service.name, ordinal),
+        namespace=service.namespace,
+        size=template.size,
+        access_mode=template.access_mode,
+        storage_class_name=template.storage_class_name,
+        reclaim_policy=template.reclaim_policy,
+        parameters=template.parameters,
+        owner_service=service.name,
+        origin=service.origin,
+    )
+
+
 def template_sites(service: Service) -> Iterator[TemplateSite]:
     """Every claimTemplate mount of ``service`` and the volumes it yields at its scale."""
     for index, mount in enumerate(service.volumes):
-        template = mount.claim_template
-        if template is None:
+        if mount.claim_template is None:
             continue
-        volumes = tuple(
-            Volume(
-                name=template_volume_name(mount.name, service.name, k),
-                namespace=service.namespace,
-                size=template.size,
-                access_mode=template.access_mode,
-                storage_class_name=template.storage_class_name,
-                reclaim_policy=template.reclaim_policy,
-                parameters=template.parameters,
-                owner_service=service.name,
-                origin=service.origin,
-            )
-            for k in range(service.scale)
-        )
+        volumes = tuple(template_volume(service, mount, k) for k in range(service.scale))
         yield TemplateSite(service=service, index=index, mount=mount, volumes=volumes)

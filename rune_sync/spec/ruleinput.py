@@ -22,6 +22,7 @@ from rune_sync.spec.model import (
     Secret,
     Service,
     Snapshot,
+    SpecSet,
     StorageClass,
     StorageSettings,
     Volume,
@@ -60,15 +61,31 @@ class VolumeSite:
 class RuleInput:
     """Everything the rules read: valid specs, settings and driver capabilities."""
 
-    classes: tuple[StorageClass, ...] = ()
-    volumes: tuple[Volume, ...] = ()
-    snapshots: tuple[Snapshot, ...] = ()
-    services: tuple[Service, ...] = ()
-    secrets: tuple[Secret, ...] = ()
+    specs: SpecSet = field(default_factory=SpecSet)
     settings: StorageSettings = field(default_factory=StorageSettings)
     settings_location: Location | None = None
     drivers: Mapping[str, Capabilities] = field(default_factory=dict)
     parameter_rules: Mapping[str, ParameterRules] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> tuple[StorageClass, ...]:
+        return self.specs.storage_classes
+
+    @property
+    def volumes(self) -> tuple[Volume, ...]:
+        return self.specs.volumes
+
+    @property
+    def snapshots(self) -> tuple[Snapshot, ...]:
+        return self.specs.snapshots
+
+    @property
+    def services(self) -> tuple[Service, ...]:
+        return self.specs.services
+
+    @property
+    def secrets(self) -> tuple[Secret, ...]:
+        return self.specs.secrets
 
     @cached_property
     def class_index(self) -> dict[str, StorageClass]:
@@ -83,7 +100,8 @@ class RuleInput:
         explicit = [VolumeSite(volume=v, origin=v.origin) for v in self.volumes]
         generated = [
             VolumeSite(
-                volume=site.volumes[0] if site.volumes else _template_probe(site),
+                # at scale 0 replica 0 still stands in, so the template's class and mode are checked
+                volume=expand.template_volume(site.service, site.mount, 0),
                 origin=site.service.origin,
                 prefix=("volumes", site.index, "claimTemplate"),
                 generated=site.volumes,
@@ -111,23 +129,6 @@ class RuleInput:
         if cls is None or cls.driver not in self.drivers:
             return None
         return cls.driver, self.drivers[cls.driver]
-
-
-def _template_probe(site: expand.TemplateSite) -> Volume:
-    """A stand-in volume for a template at scale 0, so its class and mode are still checked."""
-    template = site.mount.claim_template
-    assert template is not None
-    return Volume(
-        name=expand.template_volume_name(site.mount.name, site.service.name, 0),
-        namespace=site.service.namespace,
-        size=template.size,
-        access_mode=template.access_mode,
-        storage_class_name=template.storage_class_name,
-        reclaim_policy=template.reclaim_policy,
-        parameters=template.parameters,
-        owner_service=site.service.name,
-        origin=site.service.origin,
-    )
 
 
 def diag(

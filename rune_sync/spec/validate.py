@@ -110,11 +110,7 @@ def validate_directory(
     settings, runefile_problems = runefile_mod.read(loaded.runefile, schemas)
     specs, problems = validate_resources(loaded.resources, schemas)
     rule_input = ruleinput.RuleInput(
-        classes=specs.storage_classes,
-        volumes=specs.volumes,
-        snapshots=specs.snapshots,
-        services=specs.services,
-        secrets=specs.secrets,
+        specs=specs,
         settings=settings.storage,
         settings_location=runefile_mod.setting_location(
             loaded.runefile, "storage", "defaultStorageClass"
