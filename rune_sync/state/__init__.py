@@ -1,0 +1,76 @@
+"""The state: what rune-sync recorded about every address, and its lock (DESIGN §5).
+
+Public surface for plan, apply and the ``state`` commands; everything not listed in
+``__all__`` is internal. Open a state with :func:`open_backend` (a path, or later a
+``postgresql://`` URL) and use it through the role protocols of
+:mod:`rune_sync.state.backend`::
+
+    with state.open_backend(path, create=True) as backend:
+        with backend.lock(LockInfo.for_this_process(command="rune-sync apply", now=now),
+                          timeout=0):
+            records = backend.load_all()
+            backend.put(record)
+            backend.bump_serial(source=source)
+
+``state pull``/``push`` are :func:`pull`, :func:`dumps`, :func:`loads` and :func:`push`.
+"""
+
+from rune_sync.state.backend import (
+    RecordWriter,
+    StateBackend,
+    StateImporter,
+    StateLocker,
+    StateLockHeldError,
+    StateNotFoundError,
+    StateReader,
+    open_backend,
+)
+from rune_sync.state.export import (
+    InvalidStateDocument,
+    PushRefusedError,
+    StateDocument,
+    StateSnapshot,
+    dumps,
+    loads,
+    parse,
+    pull,
+    push,
+)
+from rune_sync.state.model import (
+    LockInfo,
+    SourceInfo,
+    SourceKind,
+    StateMeta,
+    StateRecord,
+    spec_digest,
+    statuses_for,
+)
+from rune_sync.state.sqlite import DEFAULT_PATH
+
+__all__ = [
+    "DEFAULT_PATH",
+    "InvalidStateDocument",
+    "LockInfo",
+    "PushRefusedError",
+    "RecordWriter",
+    "SourceInfo",
+    "SourceKind",
+    "StateBackend",
+    "StateDocument",
+    "StateImporter",
+    "StateLockHeldError",
+    "StateLocker",
+    "StateMeta",
+    "StateNotFoundError",
+    "StateReader",
+    "StateRecord",
+    "StateSnapshot",
+    "dumps",
+    "loads",
+    "open_backend",
+    "parse",
+    "pull",
+    "push",
+    "spec_digest",
+    "statuses_for",
+]

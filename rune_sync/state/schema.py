@@ -1,0 +1,126 @@
+"""The storage schema of the state, its version, and the forward migrations to it.
+
+Owned here: :data:`SCHEMA_VERSION`, the ordered :data:`MIGRATIONS` (plain SQL that both
+SQLite and PostgreSQL accept: ``TEXT``, ``INTEGER``, primary keys, ``CREATE … IF NOT
+EXISTS``), the names of the ``meta`` keys, and :func:`check_version`, which every backend
+calls before it writes anything. Backends run :func:`pending` steps inside one
+transaction and then record the new version; this module runs no SQL itself.
+
+A state whose schema is *newer* than this code knows is refused, never modified: an
+older rune-sync cannot know what a newer one stored.
+
+Tables (version 1)::
+
+    meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)
+        lineage, serial, source (JSON or ""), schema_version, created_by, created_at
+    records(address TEXT PRIMARY KEY, kind, status, retained, handle, driver,
+            spec (canonical JSON), spec_digest, bound_claim, owner_service,
+            attempts, failed_runs, failure_message,
+            driver_parameters (JSON object), created_at, updated_at)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rune_sync.errors import StateError
+
+META_LINEAGE = "lineage"
+META_SERIAL = "serial"
+META_SOURCE = "source"
+META_SCHEMA_VERSION = "schema_version"
+META_CREATED_BY = "created_by"
+META_CREATED_AT = "created_at"
+
+TABLES = frozenset({"meta", "records"})
+"""The tables of a rune-sync state; a database holding anything else is not one."""
+
+RECORD_COLUMNS = (
+    "address",
+    "kind",
+    "status",
+    "retained",
+    "handle",
+    "driver",
+    "spec",
+    "spec_digest",
+    "bound_claim",
+    "owner_service",
+    "attempts",
+    "failed_runs",
+    "failure_message",
+    "driver_parameters",
+    "created_at",
+    "updated_at",
+)
+"""The columns of ``records`` in the order backends read and write them."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Migration:
+    """The SQL that takes a state from ``version - 1`` to ``version``."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        version=1,
+        description="meta key/value table and one row per record",
+        statements=(
+            """
+            CREATE TABLE IF NOT EXISTS meta (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS records (
+                address TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                status TEXT NOT NULL,
+                retained INTEGER NOT NULL DEFAULT 0 CHECK (retained IN (0, 1)),
+                handle TEXT,
+                driver TEXT NOT NULL,
+                spec TEXT NOT NULL,
+                spec_digest TEXT NOT NULL,
+                bound_claim TEXT,
+                owner_service TEXT,
+                attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                failed_runs INTEGER NOT NULL DEFAULT 0 CHECK (failed_runs >= 0),
+                failure_message TEXT,
+                driver_parameters TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS records_kind_status ON records (kind, status)",
+        ),
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+"""The newest schema this code reads and writes."""
+
+
+def pending(current: int) -> tuple[Migration, ...]:
+    """The migrations to run, in order, on a state at version ``current`` (0: empty)."""
+    return tuple(m for m in MIGRATIONS if m.version > current)
+
+
+def check_version(found: int, *, where: str) -> None:
+    """Refuse a schema version this code cannot handle.
+
+    Raises :class:`~rune_sync.errors.StateError` for a version newer than
+    :data:`SCHEMA_VERSION` (the state was written by a newer rune-sync) or below 1.
+    """
+    if found > SCHEMA_VERSION:
+        raise StateError(
+            f"state {where} was written by a newer rune-sync (schema version {found}; this "
+            f"rune-sync knows up to {SCHEMA_VERSION}): upgrade rune-sync to use it. "
+            "The state was not modified."
+        )
+    if found < 1:
+        raise StateError(f"state {where} has an invalid schema version {found}")
