@@ -171,7 +171,7 @@ class Driver(Protocol):
 
         Calling it again with the same request returns the same handle. Raises
         ``AccessModeUnsupported`` for a mode not in ``capabilities.access_modes``
-        and ``DriverConfigError`` for invalid parameters, before creating anything.
+        and ``DriverConfigError`` for invalid parameters.
         """
         ...
 
@@ -180,7 +180,7 @@ class Driver(Protocol):
 
         A handle whose volume is already gone succeeds, so a second call succeeds.
         Afterwards :meth:`observe` reports it missing, unless the driver keeps data
-        by design. Never removes anything that is not this volume.
+        by design. Other volumes are never touched.
         """
         ...
 
@@ -211,10 +211,10 @@ class Driver(Protocol):
     def snapshot(self, ctx: OpContext, request: SnapshotRequest) -> SnapshotHandle:
         """Take a point-in-time copy of ``request.source``.
 
-        A complete snapshot of that name already there is returned as it is; a failed
-        call leaves nothing that could be taken for a snapshot. Raises
-        ``UnsupportedOperation`` without ``capabilities.snapshots`` and
-        ``ResourceNotFound`` when the source volume is gone.
+        A snapshot of that name already there is returned as it is, so calling it
+        again returns the same handle. Raises ``UnsupportedOperation`` without
+        ``capabilities.snapshots`` and ``ResourceNotFound`` when the source volume is
+        gone.
         """
         ...
 

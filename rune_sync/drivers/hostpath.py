@@ -33,11 +33,16 @@ def describe_allowlist(allowlist: Sequence[str]) -> str:
     return f"{ALLOWLIST_SETTING} [{', '.join(allowlist)}]"
 
 
+def usable_entries(allowlist: Sequence[str]) -> list[str]:
+    """The allowlist entries that can match: absolute, without ``..`` components."""
+    return [entry for entry in allowlist if entry.startswith("/") and ".." not in entry.split("/")]
+
+
 def host_path_problem(path: str, allowlist: Sequence[str]) -> str | None:
     """Why ``path`` may not be used as a host path, or ``None`` when it may.
 
-    The path must be absolute, have no ``..`` component, and lie within an absolute
-    allowlist entry. Symlinks are not resolved here.
+    The path must be absolute, have no ``..`` component, and lie within one of the
+    :func:`usable_entries` of the allowlist. Symlinks are not resolved here.
     """
     if not path:
         return "hostPath is empty"
@@ -45,7 +50,6 @@ def host_path_problem(path: str, allowlist: Sequence[str]) -> str | None:
         return f"hostPath {path!r} is not absolute"
     if ".." in path.split("/"):
         return f"hostPath {path!r} has a '..' component"
-    roots = [entry for entry in allowlist if entry.startswith("/") and ".." not in entry.split("/")]
-    if not any(is_within(path, root) for root in roots):
+    if not any(is_within(path, root) for root in usable_entries(allowlist)):
         return f"hostPath {path} is not under {describe_allowlist(allowlist)}"
     return None

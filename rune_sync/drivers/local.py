@@ -242,7 +242,13 @@ def _check_names(namespace: str, name: str, scope: ErrorScope) -> None:
 
 
 def _remove_with_leftover(ns_fd: int, name: str, path: str) -> None:
-    """Remove an entry and the temporary leftover of an interrupted copy to it."""
+    """Remove an entry and the temporary leftover of an interrupted copy to it.
+
+    Anything mounted inside belongs to someone else, so that is refused outright.
+    """
+    mounts = localfs.mounts_within(path)
+    if mounts:
+        raise localfs.Refused(f"{path} has mounts inside ({', '.join(mounts)}); unmount first")
     partial = treecopy.partial_name(name)
     localfs.remove_entry(ns_fd, partial, shown_as=os.path.join(os.path.dirname(path), partial))
     localfs.remove_entry(ns_fd, name, shown_as=path)

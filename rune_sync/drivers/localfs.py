@@ -2,9 +2,9 @@
 
 Owned here: the ``<root>/<namespace>/<name>`` layout of :class:`NamespacedTree`, reached
 from the root through directory file descriptors opened with ``O_NOFOLLOW``, so no
-component below the root can send us elsewhere through a symlink; removal of an entry
-under such a descriptor with the fd-based ``shutil.rmtree``; and a read-only look at a
-directory (:func:`observe_dir`). Used by ``local.py`` (and ``observe_path`` by
+component below the root can send us elsewhere through a symlink; bounded removal of an
+entry under such a descriptor that never follows a symlink or crosses a mount; and a
+read-only look at a directory (:func:`observe_dir`). Used by ``local.py`` (and ``observe_path`` by
 ``local_host.py``).
 
 It raises ``OSError`` and :class:`Refused` only; drivers turn them into driver errors
@@ -16,7 +16,7 @@ below it is ever followed.
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +26,8 @@ from rune_sync.drivers.base import Observation, ObservedKind
 from rune_sync.spec import names
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+MAX_DEPTH = 512
+"""Deepest nesting removed; each level holds one open descriptor."""
 
 
 class Refused(Exception):
@@ -69,12 +71,11 @@ def remove_entry(parent_fd: int, name: str, *, shown_as: str) -> bool:
     """Remove directory ``name`` under ``parent_fd`` and everything below it.
 
     Returns ``False`` when it was already gone. Refuses a symlink or a non-directory
-    in its place. Below it, symlinks are removed as links and never followed, which
-    ``shutil.rmtree`` guarantees on platforms with fd-based functions; elsewhere this
-    refuses to remove anything.
+    in its place. Below it, symlinks are removed as links and never followed (every
+    directory is opened ``O_NOFOLLOW`` relative to its parent's descriptor), and a
+    directory on another filesystem (a mount point) is refused, like
+    ``rm -rf --one-file-system``; ``shutil.rmtree`` would cross into it.
     """
-    if not shutil.rmtree.avoids_symlink_attacks:
-        raise Refused(f"refusing to remove {shown_as}: this platform has no symlink-safe rmtree")
     try:
         st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
     except FileNotFoundError:
@@ -84,8 +85,48 @@ def remove_entry(parent_fd: int, name: str, *, shown_as: str) -> bool:
         raise Refused(f"{shown_as} is a symlink (to {target}); refusing to remove it")
     if not stat.S_ISDIR(st.st_mode):
         raise Refused(f"{shown_as} is not a directory; refusing to remove it")
-    shutil.rmtree(name, dir_fd=parent_fd)
+    _remove_tree(parent_fd, name, device=st.st_dev, shown_as=shown_as, depth=0)
     return True
+
+
+def _remove_tree(parent_fd: int, name: str, *, device: int, shown_as: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise Refused(f"{shown_as} is nested deeper than {MAX_DEPTH} directories")
+    with closing_fd(os.open(name, _DIR_FLAGS, dir_fd=parent_fd)) as fd:
+        if os.fstat(fd).st_dev != device:
+            raise Refused(f"{shown_as} is on another filesystem (a mount point); not removing it")
+        with os.scandir(fd) as it:
+            entries = list(it)
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                child = f"{shown_as}/{entry.name}"
+                _remove_tree(fd, entry.name, device=device, shown_as=child, depth=depth + 1)
+            else:
+                os.unlink(entry.name, dir_fd=fd)
+    os.rmdir(name, dir_fd=parent_fd)
+
+
+def mounts_within(path: str) -> list[str]:
+    """Mount points at or below ``path`` (bind mounts included), from the mount table.
+
+    Bind mounts of the same filesystem keep the device number, so only the mount
+    table shows them. Without ``/proc/self/mountinfo`` (not Linux) this finds none
+    and the device check of :func:`remove_entry` still applies.
+    """
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as table:
+            lines = table.readlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 4:
+            # Mount points escape space, tab, newline and backslash as octal (\040).
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            if point == path or point.startswith(path.rstrip("/") + "/"):
+                found.append(point)
+    return found
 
 
 @contextmanager

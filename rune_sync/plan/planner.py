@@ -240,13 +240,14 @@ def _compare_volume(
         fields = ", ".join(sorted({d.path.split(".")[0] for d in immutable}))
         return _replace(pin, want, have, diffs, f"immutable field changed: {fields}")
     old_bytes, new_bytes = _bytes(have.spec), _bytes(want.spec)
-    if caps is not None and caps.block_device and observed is not None and observed.size_bytes:
-        if observed.size_bytes != _provisioned(old_bytes):
-            drift = (
-                f"size is {format_bytes(observed.size_bytes)} at the backend, the state "
-                f"recorded {format_bytes(old_bytes)}"
-            )
-            old_bytes = observed.size_bytes
+    observed_size = observed.size_bytes if observed is not None else None
+    block = caps is not None and caps.block_device
+    if block and observed_size and observed_size != _provisioned(old_bytes):
+        drift = (
+            f"size is {format_bytes(observed_size)} at the backend, the state "
+            f"recorded {format_bytes(old_bytes)}"
+        )
+        old_bytes = observed_size
     if new_bytes < old_bytes:
         problems.add(
             want.address,

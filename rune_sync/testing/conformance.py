@@ -11,6 +11,7 @@ The suite must only use the public driver contract, never a driver's internals.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
@@ -45,13 +46,16 @@ class DriverConformance:
     """Base class of a driver's conformance tests; see the module docstring.
 
     Class attributes: ``namespace`` for test volumes, ``node`` for ``OpContext.node``,
-    and ``retains_data_on_delete`` for drivers whose ``delete`` keeps data by design
-    (``local-host``): the suite then checks that the data survives instead.
+    ``retains_data_on_delete`` for drivers whose ``delete`` keeps data by design
+    (``local-host``): the suite then checks that the data survives instead; and
+    ``invalid_parameters``, parameters laid over a volume's that provision must refuse
+    with ``DriverConfigError`` (``None`` skips that test).
     """
 
     namespace: ClassVar[str] = "conformance"
     node: ClassVar[str] = "conformance-node"
     retains_data_on_delete: ClassVar[bool] = False
+    invalid_parameters: ClassVar[Mapping[str, str] | None] = None
 
     def make_driver(self, tmp_path: Path) -> Driver:
         """Hook: a fresh driver whose storage lives under ``tmp_path``."""
@@ -147,10 +151,22 @@ class DriverConformance:
         with Run(self, tmp_path) as run:
             ctx = run.context("gone")
             handle = run.provision(ctx)
+            neighbour_ctx = run.context("neighbour")
+            neighbour = run.provision(neighbour_ctx)
             run.driver.delete(ctx, handle)
             run.driver.delete(ctx, handle)
             run.driver.detach(ctx, handle)
             self._check_deleted(run, ctx, handle, probe_written=False)
+            seen = run.driver.observe(neighbour_ctx, neighbour)
+            expect(seen.exists, "deleting one volume removed another")
+
+    def test_invalid_parameters_are_refused(self, tmp_path: Path) -> None:
+        if self.invalid_parameters is None:
+            skip("no invalid_parameters declared for this driver")
+        with Run(self, tmp_path) as run:
+            ctx = run.context("invalid")
+            bad = replace(ctx, parameters=merge_parameters(ctx.parameters, self.invalid_parameters))
+            expect_raises(errors.DriverConfigError, partial(run.provision, bad), "provision")
 
     def test_attach_twice_and_detach_never_attached_succeed(self, tmp_path: Path) -> None:
         with Run(self, tmp_path) as run:

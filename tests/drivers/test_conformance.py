@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
 from rune_sync.drivers.base import Driver, SnapshotHandle, VolumeHandle
 from rune_sync.drivers.local import LocalDriver
 from rune_sync.drivers.local_host import LocalHostDriver
+from rune_sync.drivers.registry import DriverFactory
 from rune_sync.spec.model import StorageSettings
 from rune_sync.testing import DriverConformance
 
@@ -29,6 +32,7 @@ class TestLocalWithSeparateSnapshotRootConformance(DriverConformance):
 
 class TestLocalHostConformance(DriverConformance):
     retains_data_on_delete = True
+    invalid_parameters = MappingProxyType({"hostPath": "relative/path"})
 
     def make_driver(self, tmp_path: Path) -> Driver:
         settings = StorageSettings(
@@ -68,8 +72,28 @@ class _SilentSnapshotDriver(LocalHostDriver):
         return SnapshotHandle("/nowhere")
 
 
+class _ExpandIgnoringDriver(LocalHostDriver):
+    """Does not advertise expand, yet accepts it."""
+
+    CAPABILITIES = dataclasses.replace(
+        LocalHostDriver.CAPABILITIES, expand=False, online_expand=False
+    )
+
+    def expand(self, ctx, request):
+        return None
+
+
+class _OfflineOnlyDriver(LocalDriver):
+    """Advertises offline expand only, yet expands attached volumes."""
+
+    CAPABILITIES = dataclasses.replace(LocalDriver.CAPABILITIES, online_expand=False)
+
+    def expand(self, ctx, request):
+        return None
+
+
 class _Suite(DriverConformance):
-    def __init__(self, driver_class: type[LocalDriver] | type[LocalHostDriver]) -> None:
+    def __init__(self, driver_class: DriverFactory) -> None:
         self.driver_class = driver_class
 
     def make_driver(self, tmp_path: Path) -> Driver:
@@ -90,6 +114,8 @@ class _Suite(DriverConformance):
         (_ForgetfulDriver, "test_observe_is_stable_and_reports_absence", "observe after delete"),
         (_ForgetfulDriver, "test_lifecycle", "observe after delete"),
         (_NewHandleEachTimeDriver, "test_provision_twice_returns_the_same_handle", "idempotent"),
+        (_ExpandIgnoringDriver, "test_expand_follows_capabilities", "UnsupportedOperation"),
+        (_OfflineOnlyDriver, "test_expand_follows_capabilities", "OnlineExpandUnsupported"),
         (
             _SilentSnapshotDriver,
             "test_snapshot_operations_without_snapshots_are_unsupported",

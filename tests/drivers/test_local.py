@@ -215,20 +215,23 @@ def test_a_symlinked_root_is_resolved_once_and_handles_use_the_real_path(tmp_pat
 
 
 def test_a_root_resolving_to_slash_is_refused(tmp_path):
-    # If the refusal failed, provision would create /tmp/<name> and delete remove it.
+    # Were the refusal missing, provision would create /tmp/<name>: a unique, empty
+    # directory, which the finally block removes again.
     name = f"rune-sync-test-{tmp_path.name}".lower().replace("_", "-")[:63].strip("-")
+    stray = Path("/tmp", name)
     (tmp_path / "volumes").symlink_to("/")
     driver = make_driver(tmp_path / "volumes", snapshots=tmp_path / "snaps")
-    with pytest.raises(errors.DriverError, match="resolves to /"):
-        provision(driver, namespace="tmp", name=name)
-    assert not Path("/tmp", name).exists()
-    Path("/tmp", name).mkdir()
     try:
         with pytest.raises(errors.DriverError, match="resolves to /"):
-            driver.delete(CTX, VolumeHandle(f"/tmp/{name}"))
-        assert Path("/tmp", name).is_dir()
+            provision(driver, namespace="tmp", name=name)
+        assert not stray.exists()
+        stray.mkdir()
+        with pytest.raises(errors.DriverError, match="resolves to /"):
+            driver.delete(CTX, VolumeHandle(str(stray)))
+        assert stray.is_dir()
     finally:
-        Path("/tmp", name).rmdir()
+        if stray.is_dir():
+            stray.rmdir()
 
 
 @pytest.mark.parametrize(
@@ -343,6 +346,39 @@ def test_delete_after_the_root_symlink_was_repointed_refuses_the_old_handle(tmp_
         driver.delete(CTX, handle)
     assert Path(handle).is_dir()
     assert (other / "data").read_text() == "someone else's"
+
+
+def mount(*args: str) -> None:
+    """Run mount(8), skipping the test where this machine does not allow it."""
+    try:
+        done = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        pytest.skip("no mount command")
+    if done.returncode != 0:
+        pytest.skip(f"mounting is not permitted here: {done.stderr.strip()}")
+
+
+@pytest.mark.parametrize("kind", ["tmpfs", "bind"])
+def test_delete_refuses_a_volume_with_something_mounted_inside(tmp_path, kind):
+    victim = outside_dir(tmp_path)
+    driver = make_driver(tmp_path / "volumes")
+    handle = provision(driver)
+    point = Path(handle) / "sub" / "mnt"
+    point.mkdir(parents=True)
+    if kind == "tmpfs":
+        mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point))
+        (point / "precious.txt").write_text("precious")
+    else:
+        mount("--bind", str(victim), str(point))
+    try:
+        with pytest.raises(errors.DriverError, match=f"has mounts inside \\({point}\\)"):
+            driver.delete(CTX, handle)
+        assert (point / "precious.txt").read_text() == "precious"
+    finally:
+        subprocess.run(["umount", str(point)], check=True)
+    assert_intact(victim)
+    driver.delete(CTX, handle)
+    assert not Path(handle).exists()
 
 
 def test_preserve_on_delete_keeps_the_volume(tmp_path):
