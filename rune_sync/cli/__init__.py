@@ -23,9 +23,10 @@ import click
 from rune_sync import __version__
 from rune_sync.cli import drivers as drivers_cmd
 from rune_sync.cli import explain as explain_cmd
+from rune_sync.cli import plan as plan_cmd
 from rune_sync.cli import schema as schema_cmd
 from rune_sync.cli import validate as validate_cmd
-from rune_sync.errors import RuneSyncError
+from rune_sync.errors import RuneSyncError, SpecError
 
 EXIT_USAGE = 64
 
@@ -37,6 +38,7 @@ def cli() -> None:
 
 
 cli.add_command(validate_cmd.validate)
+cli.add_command(plan_cmd.plan)
 cli.add_command(schema_cmd.schema)
 cli.add_command(explain_cmd.explain)
 cli.add_command(drivers_cmd.drivers)
@@ -65,6 +67,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
+        sys.exit(1)
+    except SpecError as exc:
+        for diagnostic in exc.diagnostics:
+            click.echo(str(diagnostic), err=True)
         sys.exit(1)
     except RuneSyncError as exc:
         click.echo(f"Error: {exc}", err=True)

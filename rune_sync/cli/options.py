@@ -42,3 +42,70 @@ def no_color_option(func: F) -> F:
     return click.option(
         "--no-color", is_flag=True, default=False, help="Never colour the output (also NO_COLOR)."
     )(func)
+
+
+def state_option(func: F) -> F:
+    return click.option(
+        "--state",
+        default=None,
+        metavar="PATH|URL",
+        help="State location (else RUNE_SYNC_STATE, the runefile's sync.state, "
+        "or .rune-sync/state.db).",
+    )(func)
+
+
+def secrets_dir_option(func: F) -> F:
+    return click.option(
+        "--secrets-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        envvar="RUNE_SYNC_SECRETS_DIR",
+        default=None,
+        help="Directory of secrets: DIR/<namespace>/<name>/<key> (also RUNE_SYNC_SECRETS_DIR).",
+    )(func)
+
+
+def plan_options(func: F) -> F:
+    """The choices that shape a plan: targets, refresh, and the destructive-action flags."""
+    decorators = [
+        click.option(
+            "--target",
+            "targets",
+            multiple=True,
+            metavar="ADDRESS",
+            help="Limit the plan to ADDRESS and what it depends on (repeatable).",
+        ),
+        click.option(
+            "--refresh",
+            type=click.BOOL,
+            default=True,
+            show_default=True,
+            metavar="true|false",
+            help="Ask drivers what exists (drift).",
+        ),
+        click.option("--no-refresh", is_flag=True, default=False, help="Same as --refresh=false."),
+        click.option(
+            "--allow-replace",
+            is_flag=True,
+            help="Allow replacing (destroying and "
+            "re-creating) resources whose immutable fields changed.",
+        ),
+        click.option(
+            "--allow-destroy",
+            is_flag=True,
+            help="Allow destroying resources removed "
+            "from the source under reclaimPolicy delete, and deleting removed snapshots.",
+        ),
+        click.option(
+            "--allow-mass-delete",
+            is_flag=True,
+            help="Allow a plan that forgets or destroys more than half of the managed volumes.",
+        ),
+        click.option(
+            "--no-snapshot-before-destroy",
+            is_flag=True,
+            help="Do not snapshot a volume before destroying or replacing it.",
+        ),
+    ]
+    for decorate in reversed(decorators):
+        func = decorate(func)
+    return func

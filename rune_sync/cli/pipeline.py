@@ -1,0 +1,140 @@
+"""Wires the stages for the commands: source → validate → expand → state → refresh → plan.
+
+The one place that strings the pipeline together; commands call it with typed options
+and hand its values to views. Settings precedence (DESIGN §2): flag > environment
+(``RUNE_SYNC_*``) > runefile ``sync`` section > default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from rune_sync import __version__
+from rune_sync.cli import wiring
+from rune_sync.diagnostics import Diagnostic
+from rune_sync.drivers.registry import DriverRegistry
+from rune_sync.errors import SpecError, ValidationError
+from rune_sync.plan import planner, refresh
+from rune_sync.plan.model import Options, Plan
+from rune_sync.source import directory
+from rune_sync.spec import expand
+from rune_sync.spec import validate as validation
+from rune_sync.spec.model import Address, Runefile
+from rune_sync.state import DEFAULT_PATH
+from rune_sync.state.backend import StateBackend, StateNotFoundError, open_backend
+from rune_sync.state.model import StateMeta, StateRecord
+
+STATE_ENV = "RUNE_SYNC_STATE"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceArgs:
+    source: str = "."
+    runefile: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Loaded:
+    """A validated source ready to plan: its specs expanded, its settings, its warnings."""
+
+    validated: validation.Validated
+    desired: expand.DesiredSet
+    root: Path
+
+    @property
+    def runefile(self) -> Runefile:
+        return self.validated.runefile
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.validated.diagnostics if not d.is_error)
+
+
+def load_source(args: SourceArgs) -> Loaded:
+    """Validate and expand the source; a ValidationError carries every diagnostic."""
+    root = directory.open_directory(args.source)
+    capabilities, parameter_rules = wiring.driver_declarations()
+    validated = validation.validate_directory(
+        root, drivers=capabilities, parameter_rules=parameter_rules, runefile=args.runefile
+    )
+    if not validated.ok:
+        raise ValidationError(validated.diagnostics)
+    desired = expand.desired_set(validated.specs, validated.runefile.storage)
+    return Loaded(validated=validated, desired=desired, root=root)
+
+
+def state_target(flag: str | None, runefile: Runefile | None = None) -> str:
+    """Where the state lives: --state, else RUNE_SYNC_STATE, else the runefile, else default."""
+    if flag:
+        return flag
+    env = os.environ.get(STATE_ENV)
+    if env:
+        return env
+    configured = runefile.sync.get("state") if runefile is not None else None
+    if isinstance(configured, str) and configured:
+        return configured
+    return str(DEFAULT_PATH)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateView:
+    """What planning reads from the state (an absent state reads as empty)."""
+
+    meta: StateMeta | None
+    records: Mapping[Address, StateRecord] = field(default_factory=dict)
+
+
+def read_state(target: str) -> StateView:
+    """Load the state without creating or locking it."""
+    try:
+        backend = open_backend(target, create=False)
+    except StateNotFoundError:
+        return StateView(meta=None)
+    with backend:
+        return StateView(meta=backend.meta(), records=backend.load_all())
+
+
+@contextmanager
+def writable_state(target: str) -> Iterator[StateBackend]:
+    """Open (creating if needed) the state for writing."""
+    backend = open_backend(target, create=True)
+    with backend:
+        yield backend
+
+
+def make_plan(
+    loaded: Loaded, state: StateView, options: Options, registry: DriverRegistry | None = None
+) -> Plan:
+    """Refresh (unless switched off) and plan; stamps the plan with its provenance."""
+    registry = registry or wiring.driver_registry(loaded.runefile.storage)
+    observations = refresh.observe(state.records, registry) if options.refresh else {}
+    plan = planner.make_plan(
+        planner.PlanInput(
+            desired=loaded.desired,
+            records=state.records,
+            capabilities=registry.capabilities(),
+            observations=observations,
+            options=options,
+        )
+    )
+    return replace(
+        plan,
+        lineage=state.meta.lineage if state.meta else None,
+        serial=state.meta.serial if state.meta else 0,
+        input_digest=loaded.validated.digest,
+        source={
+            "kind": "directory",
+            "url": str(loaded.root),
+            "commit": None,
+            "digest": loaded.validated.digest,
+        },
+        tool_version=__version__,
+    )
+
+
+def spec_problems(exc: SpecError) -> tuple[Diagnostic, ...]:
+    return exc.diagnostics

@@ -1,0 +1,147 @@
+"""``rune-sync plan [SOURCE]``: what apply would do, and whether any data would be lost.
+
+Exit codes: 0 success (or, with --detailed-exitcode, no changes), 2 changes, 3 changes
+that destroy data, 1 error (including a tripped mass-delete breaker).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from rune_sync.cli import console, options, pipeline
+from rune_sync.cli.render import diagnostics as diagnostics_view
+from rune_sync.cli.render import plan_markdown, plan_text
+from rune_sync.errors import PlanError, SpecError, UnsafePlanError
+from rune_sync.plan import planfile
+from rune_sync.plan.model import Options, Plan
+from rune_sync.spec.model import Address
+
+EXIT_CHANGES = 2
+EXIT_DESTROYS_DATA = 3
+
+
+def exit_code(plan: Plan, *, detailed: bool) -> int:
+    if not detailed or not plan.has_changes:
+        return 0
+    return EXIT_DESTROYS_DATA if plan.victims else EXIT_CHANGES
+
+
+def emit(plan: Plan, *, output_format: str, no_color: bool, header: str | None = None) -> None:
+    """Print a plan in the chosen format on stdout."""
+    if output_format == "json":
+        click.echo(json.dumps(plan.to_json(), indent=2))
+    elif output_format == "markdown":
+        click.echo(plan_markdown.render(plan, header=header), nl=False)
+    elif console.use_color(sys.stdout, no_color=no_color):
+        console.echo_markup(plan_text.render(plan, color=True, header=header))
+    else:
+        for line in plan_text.render(plan, header=header):
+            click.echo(line)
+
+
+def report_spec_error(exc: SpecError) -> None:
+    """Diagnostics of a source that does not validate, on stderr."""
+    for line in diagnostics_view.text_lines(exc.diagnostics):
+        click.echo(line, err=True)
+    errors = sum(1 for d in exc.diagnostics if d.is_error)
+    click.echo(f"{errors} error(s) in the source; nothing was planned.", err=True)
+
+
+def build_options(
+    *,
+    targets: tuple[str, ...],
+    refresh: bool,
+    no_refresh: bool,
+    allow_replace: bool,
+    allow_destroy: bool,
+    allow_mass_delete: bool,
+    no_snapshot_before_destroy: bool,
+) -> Options:
+    for target in targets:
+        try:
+            Address.parse(target)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--target") from None
+    return Options(
+        allow_replace=allow_replace,
+        allow_destroy=allow_destroy,
+        allow_mass_delete=allow_mass_delete,
+        snapshot_before_destroy=not no_snapshot_before_destroy,
+        refresh=refresh and not no_refresh,
+        targets=targets,
+    )
+
+
+@click.command()
+@options.source_argument
+@options.runefile_option
+@options.state_option
+@options.secrets_dir_option
+@options.format_option("text", "json", "markdown")
+@options.no_color_option
+@options.plan_options
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 no changes, 2 changes, 3 changes that destroy data, 1 error.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Save the plan to FILE for `rune-sync apply FILE`.",
+)
+def plan(
+    source: str,
+    runefile: Path | None,
+    state: str | None,
+    secrets_dir: Path | None,
+    output_format: str,
+    no_color: bool,
+    targets: tuple[str, ...],
+    refresh: bool,
+    no_refresh: bool,
+    allow_replace: bool,
+    allow_destroy: bool,
+    allow_mass_delete: bool,
+    no_snapshot_before_destroy: bool,
+    detailed_exitcode: bool,
+    out: Path | None,
+) -> int:
+    """Show what apply would change, field by field, and which data it would destroy."""
+    opts = build_options(
+        targets=targets,
+        refresh=refresh,
+        no_refresh=no_refresh,
+        allow_replace=allow_replace,
+        allow_destroy=allow_destroy,
+        allow_mass_delete=allow_mass_delete,
+        no_snapshot_before_destroy=no_snapshot_before_destroy,
+    )
+    try:
+        loaded = pipeline.load_source(pipeline.SourceArgs(source=source, runefile=runefile))
+    except SpecError as exc:
+        report_spec_error(exc)
+        return 1
+    for warning in loaded.warnings:
+        click.echo(str(warning), err=True)
+    target = pipeline.state_target(state, loaded.runefile)
+    view = pipeline.read_state(target)
+    result = pipeline.make_plan(loaded, view, opts)
+    emit(result, output_format=output_format, no_color=no_color)
+    if result.mass_delete:
+        raise UnsafePlanError(
+            f"refusing this plan: {result.mass_delete}; pass "
+            "--allow-mass-delete if that is what you want"
+        )
+    if out is not None:
+        planfile.save(result, out)
+        click.echo(f"Saved the plan to {out}; apply it with `rune-sync apply {out}`.", err=True)
+    return exit_code(result, detailed=detailed_exitcode)
+
+
+__all__ = ["PlanError", "plan"]

@@ -1,0 +1,126 @@
+"""A plan as text: Terraform-like symbols, field diffs, the summary line, the verdict.
+
+Returns lines with rich markup when ``color`` is set and plain text otherwise; the
+words are the same either way, so scripts can read either. Computes nothing: every
+fact comes from the plan value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from rune_sync.plan.model import Action, Change, DiffOp, FieldDiff, Plan
+
+_STYLE = {
+    Action.CREATE: "green",
+    Action.UPDATE: "yellow",
+    Action.REPLACE: "bold red",
+    Action.DESTROY: "bold red",
+    Action.FORGET: "cyan",
+    Action.NOOP: "dim",
+}
+
+NO_DATA_DESTROYED = "No data will be destroyed."
+
+
+def _value(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class _Writer:
+    def __init__(self, color: bool) -> None:
+        self.color = color
+        self.lines: list[str] = []
+
+    def text(self, text: str, style: str | None = None) -> str:
+        if not self.color:
+            return text
+        from rich.markup import escape
+
+        return f"[{style}]{escape(text)}[/]" if style else escape(text)
+
+    def add(self, *parts: str) -> None:
+        self.lines.append("".join(parts))
+
+
+def _diff_line(d: FieldDiff) -> str:
+    if d.op is DiffOp.ADD:
+        return f"+ {d.path}: {_value(d.new)}"
+    if d.op is DiffOp.REMOVE:
+        return f"- {d.path}: {_value(d.old)}"
+    return f"~ {d.path}: {_value(d.old)} → {_value(d.new)}"
+
+
+def _headline(change: Change) -> str:
+    after = change.after or change.before or {}
+    facts = [str(after[k]) for k in ("driver", "size", "accessMode") if after.get(k)]
+    return f" ({', '.join(facts)})" if facts else ""
+
+
+def _change(w: _Writer, change: Change) -> None:
+    style = _STYLE[change.action]
+    symbol = change.action.symbol.rjust(3)
+    blocked = f"  [blocked: needs {change.blocked}]" if change.blocked else ""
+    w.add(
+        w.text(f"{symbol} {change.address}", style),
+        w.text(_headline(change), "dim"),
+        w.text(blocked, "bold red"),
+    )
+    w.add(f"      {change.action.value}: {w.text(change.reason)}")
+    if change.drift:
+        w.add(f"      {w.text('drift: ' + change.drift, 'magenta')}")
+    for d in change.diffs:
+        w.add(f"      {w.text(_diff_line(d), style)}")
+    if change.action in (Action.DESTROY, Action.REPLACE) and change.handle:
+        w.add(f"      data at {change.handle}")
+    if change.snapshot_first:
+        w.add("      a snapshot is taken first and checked before anything is destroyed")
+
+
+def verdict_lines(plan: Plan) -> Iterator[str]:
+    victims = plan.victims
+    if not victims:
+        yield NO_DATA_DESTROYED
+        return
+    yield f"This plan would destroy the data of {len(victims)} resource(s):"
+    for v in victims:
+        blocked = f" — blocked: needs {v.blocked}" if v.blocked else ""
+        handle = v.handle or "no handle recorded"
+        yield f"  {v.address} ({handle}): {v.action.value}{blocked}"
+
+
+def render(plan: Plan, *, color: bool = False, header: str | None = None) -> list[str]:
+    """The plan as lines of text (with rich markup when ``color``)."""
+    w = _Writer(color)
+    if header:
+        w.add(header)
+        w.add("")
+    active = [c for c in plan.changes if c.action is not Action.NOOP]
+    if active:
+        w.add("rune-sync will perform these actions:")
+        w.add("")
+        for change in active:
+            _change(w, change)
+            w.add("")
+    else:
+        w.add("No changes. The storage matches the source.")
+        w.add("")
+    unchanged = len(plan.changes) - len(active)
+    if unchanged:
+        w.add(w.text(f"{unchanged} resource(s) unchanged.", "dim"))
+    if plan.blocked:
+        flags = ", ".join(sorted({c.blocked or "" for c in plan.blocked}))
+        w.add(
+            w.text(
+                f"{len(plan.blocked)} change(s) are blocked until you pass {flags}; "
+                "apply will refuse them.",
+                "bold red",
+            )
+        )
+    w.add(w.text(plan.summary.line(), "bold"))
+    for line in verdict_lines(plan):
+        w.add(w.text(line, "bold red" if plan.victims else "green"))
+    return w.lines
