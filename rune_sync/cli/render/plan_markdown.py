@@ -19,10 +19,10 @@ def _escape(text: str) -> str:
 
 
 def _details(change: Change) -> str:
+    blocked = f" (blocked: needs {change.blocked})" if change.blocked else ""
     rows = [
         f"<details><summary><code>{change.action.symbol or '='} {change.address}</code> — "
-        f"{_escape(change.action.value)}{' (blocked: needs ' + change.blocked + ')' if change.blocked else ''}"
-        "</summary>",
+        f"{_escape(change.action.value)}{blocked}</summary>",
         "",
         f"{_escape(change.reason)}",
         "",
