@@ -25,6 +25,7 @@ from rune_sync.cli import drivers as drivers_cmd
 from rune_sync.cli import explain as explain_cmd
 from rune_sync.cli import plan as plan_cmd
 from rune_sync.cli import schema as schema_cmd
+from rune_sync.cli import show as show_cmd
 from rune_sync.cli import validate as validate_cmd
 from rune_sync.errors import RuneSyncError, SpecError
 
@@ -39,6 +40,7 @@ def cli() -> None:
 
 cli.add_command(validate_cmd.validate)
 cli.add_command(plan_cmd.plan)
+cli.add_command(show_cmd.show)
 cli.add_command(schema_cmd.schema)
 cli.add_command(explain_cmd.explain)
 cli.add_command(drivers_cmd.drivers)
