@@ -17,7 +17,7 @@ import os
 from typing import ClassVar
 
 from rune_sync import errors
-from rune_sync.drivers import hostpath, localfs
+from rune_sync.drivers import localfs
 from rune_sync.drivers.base import (
     DevicePath,
     ErrorScope,
@@ -34,6 +34,7 @@ from rune_sync.drivers.base import (
     require_access_mode,
     require_expand,
 )
+from rune_sync.spec import hostpath
 from rune_sync.spec.model import (
     AccessMode,
     Capabilities,

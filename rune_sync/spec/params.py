@@ -14,11 +14,10 @@
 from __future__ import annotations
 
 import difflib
-import posixpath
 from collections.abc import Iterator, Mapping
 
 from rune_sync.diagnostics import Diagnostic, Location, Severity
-from rune_sync.spec import secrets
+from rune_sync.spec import hostpath, secrets
 from rune_sync.spec.load import Origin
 from rune_sync.spec.model import ParameterRules, StorageClass
 from rune_sync.spec.ruleinput import LOCAL_HOST, RuleInput, VolumeSite, diag, loc
@@ -27,24 +26,21 @@ HOST_PATH = "hostPath"
 CREATE_IF_MISSING = "createIfMissing"
 
 
-def _clean(path: str) -> str:
-    """One leading '/', no '.', no trailing '/': '//srv/rune/' compares as '/srv/rune'."""
-    return posixpath.normpath("/" + path.lstrip("/"))
-
-
 def host_path_problem(path: str, allowlist: tuple[str, ...]) -> tuple[str, str] | None:
-    """(code, message) when ``path`` is malformed or outside ``allowlist``; static check only."""
+    """(code, message) when ``path`` is malformed (RS209) or outside ``allowlist`` (RS210).
+
+    The same static check the local-host driver makes before resolving symlinks.
+    """
     if not path.startswith("/"):
         return "RS209", f"hostPath {path!r} must be an absolute path"
     if ".." in path.split("/"):
         return "RS209", f"hostPath {path!r} must not contain '..'"
-    clean = _clean(path)
-    for entry in allowlist:
-        root = _clean(entry)
-        if clean == root or clean.startswith(root.rstrip("/") + "/"):
-            return None
-    shown = ", ".join(allowlist) if allowlist else "empty — every host path is denied"
-    return "RS210", f"hostPath {path!r} is not under the runefile's hostPathAllowlist ({shown})"
+    if hostpath.host_path_problem(path, allowlist) is not None:
+        return "RS210", (
+            f"hostPath {path!r} is not under the runefile's "
+            f"{hostpath.describe_allowlist(allowlist)}"
+        )
+    return None
 
 
 def _param(site: VolumeSite, cls: StorageClass, key: str) -> tuple[str | None, Location | None]:

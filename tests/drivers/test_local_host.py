@@ -18,8 +18,8 @@ from rune_sync.drivers.base import (
     SnapshotRequest,
     VolumeHandle,
 )
-from rune_sync.drivers.hostpath import host_path_problem, is_within
 from rune_sync.drivers.local_host import LocalHostDriver
+from rune_sync.spec.hostpath import host_path_problem, is_within
 from rune_sync.spec.model import (
     AccessMode,
     ReclaimPolicy,
