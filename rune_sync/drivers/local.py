@@ -187,7 +187,8 @@ class LocalDriver:
     ) -> tuple[str, str]:
         with _os_errors(scope, f"checking {handle}"):
             parts = tree.parse(handle)
-            expected = os.path.join(tree.real_root(), "<namespace>", "<name>")
+            if parts is None:
+                expected = os.path.join(tree.real_root(), "<namespace>", "<name>")
         if parts is None:
             raise scope.error(
                 errors.DriverConfigError,

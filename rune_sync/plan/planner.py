@@ -35,7 +35,7 @@ from rune_sync.spec.model import (
     VolumeStatus,
 )
 from rune_sync.spec.quantity import format_bytes
-from rune_sync.state.model import CLASS_AVAILABLE, StateRecord
+from rune_sync.state.model import CLASS_AVAILABLE, StateRecord, canonical_json
 
 IMMUTABLE_VOLUME_FIELDS = frozenset({"storageClassName", "driver", "accessMode", "parameters"})
 CREATION_ONLY_FIELDS = frozenset({"restoreFrom"})
@@ -117,6 +117,19 @@ def _decide(
     return _compare_volume(pin, want, have, problems)
 
 
+def _spec_diffs(
+    have: StateRecord, want: Desired, ignore: frozenset[str] = frozenset()
+) -> tuple[FieldDiff, ...]:
+    """Field diffs of the recorded and desired specs.
+
+    Most resources are unchanged: equal canonical JSON settles that without parsing
+    the recorded spec (the state keeps specs as canonical text).
+    """
+    if have.spec_json == canonical_json(want.spec):
+        return ()
+    return diff.compute(have.spec, want.spec, ignore=ignore)
+
+
 def _desired_status(want: Desired) -> str:
     if want.address.kind is Kind.STORAGE_CLASS:
         return CLASS_AVAILABLE
@@ -146,7 +159,7 @@ def _create(want: Desired, reason: str, **more: Any) -> Change:
 
 
 def _compare_class(want: Desired, have: StateRecord) -> Change:
-    diffs = diff.compute(have.spec, want.spec)
+    diffs = _spec_diffs(have, want)
     if have.retained:
         return _base(
             want,
@@ -175,7 +188,7 @@ def _compare_snapshot(pin: PlanInput, want: Desired, have: StateRecord) -> Chang
             before=before,
             handle=have.handle,
         )
-    diffs = diff.compute(have.spec, want.spec)
+    diffs = _spec_diffs(have, want)
     immutable = [d for d in diffs if d.path.split(".")[0] in IMMUTABLE_SNAPSHOT_FIELDS]
     if immutable:
         return _replace(pin, want, have, diffs, "the source volume changed")
@@ -195,7 +208,6 @@ def _compare_snapshot(pin: PlanInput, want: Desired, have: StateRecord) -> Chang
 def _compare_volume(
     pin: PlanInput, want: Desired, have: StateRecord, problems: _Problems
 ) -> Change:
-    before = dict(have.spec)
     if have.status == VolumeStatus.STALLED:
         return _base(
             want,
@@ -203,7 +215,7 @@ def _compare_volume(
             f"Stalled after {have.failed_runs} failed runs "
             f"({have.failure_message or 'no message'}); run `rune-sync state retry "
             f"{want.address}` to try again",
-            before=before,
+            before=dict(have.spec),
             handle=have.handle,
             status=have.status,
         )
@@ -212,7 +224,7 @@ def _compare_volume(
         return _create(
             want,
             "provision it again",
-            before=before,
+            before=dict(have.spec),
             handle=have.handle,
             drift=f"{have.handle} no longer exists (removed outside rune-sync)",
         )
@@ -220,11 +232,14 @@ def _compare_volume(
         return _create(
             want,
             f"volume is {have.status}: provision it again (idempotent)",
-            before=before,
+            before=dict(have.spec),
             handle=have.handle,
         )
     ignore = CREATION_ONLY_FIELDS | DISPLAY_ONLY_FIELDS | {"ownerService"}
-    diffs = diff.compute(have.spec, want.spec, ignore=frozenset(ignore))
+    diffs = _spec_diffs(have, want, frozenset(ignore))
+    unchanged = not diffs and have.spec_json == canonical_json(want.spec)
+    # An unchanged spec equals ``after``: it is neither parsed nor repeated in plan files.
+    before = None if unchanged else dict(have.spec)
     caps = pin.capabilities.get(want.driver)
     drift = None
     if observed is not None and observed.kind not in (
@@ -239,7 +254,8 @@ def _compare_volume(
     if immutable:
         fields = ", ".join(sorted({d.path.split(".")[0] for d in immutable}))
         return _replace(pin, want, have, diffs, f"immutable field changed: {fields}")
-    old_bytes, new_bytes = _bytes(have.spec), _bytes(want.spec)
+    new_bytes = _bytes(want.spec)
+    old_bytes = new_bytes if unchanged else _bytes(have.spec)
     observed_size = observed.size_bytes if observed is not None else None
     block = caps is not None and caps.block_device
     if block and observed_size and observed_size != _provisioned(old_bytes):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from rune_sync.spec.load import Origin
 from rune_sync.spec.model import (
@@ -107,7 +108,7 @@ class Desired:
     """
 
     address: Address
-    spec: Mapping[str, object]
+    spec: Mapping[str, Any]
     driver: str
     reclaim_policy: ReclaimPolicy | None = None
     bound_claim: str | None = None
