@@ -26,6 +26,7 @@ from rune_sync.cli import explain as explain_cmd
 from rune_sync.cli import plan as plan_cmd
 from rune_sync.cli import schema as schema_cmd
 from rune_sync.cli import show as show_cmd
+from rune_sync.cli import state as state_cmd
 from rune_sync.cli import validate as validate_cmd
 from rune_sync.errors import RuneSyncError, SpecError
 
@@ -44,6 +45,7 @@ cli.add_command(show_cmd.show)
 cli.add_command(schema_cmd.schema)
 cli.add_command(explain_cmd.explain)
 cli.add_command(drivers_cmd.drivers)
+cli.add_command(state_cmd.state)
 
 
 def _debug_log(exc: BaseException) -> str:
