@@ -31,6 +31,7 @@ EXPECTED_FILES = {
     "secret.schema.json",
     "runefile.schema.json",
     "resources.schema.json",
+    "plan.schema.json",
 }
 
 COMMON_DEFS = {

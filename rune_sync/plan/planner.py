@@ -35,7 +35,7 @@ from rune_sync.spec.model import (
     VolumeStatus,
 )
 from rune_sync.spec.quantity import format_bytes
-from rune_sync.state.model import CLASS_AVAILABLE, StateRecord, canonical_json
+from rune_sync.state.model import CLASS_AVAILABLE, StateRecord, canonical_json, thaw_json
 
 IMMUTABLE_VOLUME_FIELDS = frozenset({"storageClassName", "driver", "accessMode", "parameters"})
 CREATION_ONLY_FIELDS = frozenset({"restoreFrom"})
@@ -166,21 +166,21 @@ def _compare_class(want: Desired, have: StateRecord) -> Change:
             Action.UPDATE,
             "re-adopted from a retained record",
             diffs=diffs,
-            before=dict(have.spec),
+            before=_plain(have),
         )
     if not diffs:
-        return _base(want, Action.NOOP, "matches the state", before=dict(have.spec))
+        return _base(want, Action.NOOP, "matches the state", before=_plain(have))
     return _base(
         want,
         Action.UPDATE,
         "class settings changed (classes hold no data)",
         diffs=diffs,
-        before=dict(have.spec),
+        before=_plain(have),
     )
 
 
 def _compare_snapshot(pin: PlanInput, want: Desired, have: StateRecord) -> Change:
-    before = dict(have.spec)
+    before = _plain(have)
     if have.status in UNFINISHED_SNAPSHOT:
         return _create(
             want,
@@ -189,7 +189,7 @@ def _compare_snapshot(pin: PlanInput, want: Desired, have: StateRecord) -> Chang
             handle=have.handle,
         )
     diffs = _spec_diffs(have, want)
-    immutable = [d for d in diffs if d.path.split(".")[0] in IMMUTABLE_SNAPSHOT_FIELDS]
+    immutable = [d for d in diffs if diff.top(d.path) in IMMUTABLE_SNAPSHOT_FIELDS]
     if immutable:
         return _replace(pin, want, have, diffs, "the source volume changed")
     prefix = "re-adopted from a retained record; " if have.retained else ""
@@ -215,7 +215,7 @@ def _compare_volume(
             f"Stalled after {have.failed_runs} failed runs "
             f"({have.failure_message or 'no message'}); run `rune-sync state retry "
             f"{want.address}` to try again",
-            before=dict(have.spec),
+            before=_plain(have),
             handle=have.handle,
             status=have.status,
         )
@@ -224,7 +224,7 @@ def _compare_volume(
         return _create(
             want,
             "provision it again",
-            before=dict(have.spec),
+            before=_plain(have),
             handle=have.handle,
             drift=f"{have.handle} no longer exists (removed outside rune-sync)",
         )
@@ -232,14 +232,14 @@ def _compare_volume(
         return _create(
             want,
             f"volume is {have.status}: provision it again (idempotent)",
-            before=dict(have.spec),
+            before=_plain(have),
             handle=have.handle,
         )
     ignore = CREATION_ONLY_FIELDS | DISPLAY_ONLY_FIELDS | {"ownerService"}
     diffs = _spec_diffs(have, want, frozenset(ignore))
     unchanged = not diffs and have.spec_json == canonical_json(want.spec)
     # An unchanged spec equals ``after``: it is neither parsed nor repeated in plan files.
-    before = None if unchanged else dict(have.spec)
+    before = None if unchanged else _plain(have)
     caps = pin.capabilities.get(want.driver)
     drift = None
     if observed is not None and observed.kind not in (
@@ -250,9 +250,9 @@ def _compare_volume(
         return _replace(
             pin, want, have, diffs, "what stands at the handle is not the volume", drift=drift
         )
-    immutable = [d for d in diffs if d.path.split(".")[0] in IMMUTABLE_VOLUME_FIELDS]
+    immutable = [d for d in diffs if diff.top(d.path) in IMMUTABLE_VOLUME_FIELDS]
     if immutable:
-        fields = ", ".join(sorted({d.path.split(".")[0] for d in immutable}))
+        fields = ", ".join(sorted({diff.top(d.path) for d in immutable}))
         return _replace(pin, want, have, diffs, f"immutable field changed: {fields}")
     new_bytes = _bytes(want.spec)
     old_bytes = new_bytes if unchanged else _bytes(have.spec)
@@ -265,10 +265,12 @@ def _compare_volume(
         )
         old_bytes = observed_size
     if new_bytes < old_bytes:
+        current = format_bytes(old_bytes)
+        where = f"{current} at the backend (resized outside rune-sync)" if drift else current
         problems.add(
             want.address,
-            f"size {want.spec['size']} is smaller than the current "
-            f"{format_bytes(old_bytes)}: shrinking a volume is not supported",
+            f"size {want.spec['size']} is smaller than the current {where}: shrinking a "
+            f"volume is not supported; set size to at least {current}",
         )
     elif new_bytes > old_bytes and (caps is None or not caps.expand):
         problems.add(
@@ -276,7 +278,7 @@ def _compare_volume(
             f"driver {want.driver!r} cannot expand volumes "
             f"({format_bytes(old_bytes)} → {want.spec['size']})",
         )
-    reasons = _update_reasons(diffs, have, want, new_bytes > old_bytes)
+    reasons = _update_reasons(diffs, old_bytes, want, new_bytes > old_bytes)
     if have.retained:
         reasons.insert(0, f"re-adopted from a retained record with its data ({have.handle})")
     extra = _binding_diffs(have, want)
@@ -288,11 +290,19 @@ def _compare_volume(
         want,
         Action.UPDATE,
         "; ".join(reasons) or "binding changed",
+        status=_binding_status(have, want),
         diffs=diffs + extra,
         before=before,
         handle=have.handle,
         drift=drift,
     )
+
+
+def _plain(have: StateRecord) -> dict[str, Any]:
+    """The recorded spec as plain dicts and lists (the state keeps it frozen)."""
+    value = thaw_json(have.spec)
+    assert isinstance(value, dict)  # a record's spec is a JSON object
+    return value
 
 
 def _bytes(spec: Mapping[str, object]) -> int:
@@ -307,23 +317,26 @@ def _provisioned(size_bytes: int) -> int:
 
 
 def _update_reasons(
-    diffs: tuple[FieldDiff, ...], have: StateRecord, want: Desired, grows: bool
+    diffs: tuple[FieldDiff, ...], old_bytes: int, want: Desired, grows: bool
 ) -> list[str]:
     reasons: list[str] = []
-    fields = {d.path.split(".")[0] for d in diffs}
+    fields = {diff.top(d.path) for d in diffs}
     if grows:
-        reasons.append(f"expand {format_bytes(_bytes(have.spec))} → {want.spec['size']}")
+        reasons.append(f"expand {format_bytes(old_bytes)} → {want.spec['size']}")
     for name in sorted(fields - {"sizeBytes"}):
         reasons.append(f"{name} changed")
     return reasons
 
 
+def _binding_status(have: StateRecord, want: Desired) -> str:
+    """Bound while a service claims it; a volume that was bound and no longer is, Released."""
+    if not want.bound_claim and have.status in (VolumeStatus.BOUND, VolumeStatus.RELEASED):
+        return VolumeStatus.RELEASED.value
+    return _desired_status(want)
+
+
 def _binding_diffs(have: StateRecord, want: Desired) -> tuple[FieldDiff, ...]:
-    status = _desired_status(want)
-    if have.status == VolumeStatus.BOUND and not want.bound_claim:
-        status = VolumeStatus.RELEASED.value
-    if have.status == VolumeStatus.RELEASED and not want.bound_claim:
-        status = VolumeStatus.RELEASED.value
+    status = _binding_status(have, want)
     out: list[FieldDiff] = []
     if have.bound_claim != want.bound_claim:
         out.append(
@@ -357,7 +370,7 @@ def _replace(
         Action.REPLACE,
         f"{why}: the old one is destroyed and a new one created",
         diffs=diffs,
-        before=dict(have.spec),
+        before=_plain(have),
         handle=have.handle,
         blocked=blocked,
         destroys_data=True,
@@ -366,17 +379,38 @@ def _replace(
     )
 
 
+def _recorded_dependencies(have: StateRecord) -> tuple[Address, ...]:
+    """What a removed resource depended on, read from its recorded spec (so that
+    destroys and forgets run in reverse: snapshot, then volume, then class)."""
+    spec = have.spec
+    if have.address.kind is Kind.VOLUME:
+        out = []
+        cls = spec.get("storageClassName")
+        if isinstance(cls, str):
+            out.append(Address(Kind.STORAGE_CLASS, "", cls))
+        restore = spec.get("restoreFrom")
+        if isinstance(restore, str):
+            out.append(Address(Kind.SNAPSHOT, have.address.namespace, restore))
+        return tuple(out)
+    if have.address.kind is Kind.SNAPSHOT:
+        source = spec.get("sourceVolume")
+        if isinstance(source, str):
+            return (Address(Kind.VOLUME, have.address.namespace, source),)
+    return ()
+
+
 def _gone(pin: PlanInput, have: StateRecord) -> Change:
     """A record whose resource left the desired state."""
     address = have.address
     common: dict[str, Any] = {
         "address": address,
         "driver": have.driver,
-        "before": dict(have.spec),
+        "before": _plain(have),
         "handle": have.handle,
         "bound_claim": None,
         "owner_service": have.owner_service,
         "parameters": dict(have.driver_parameters),
+        "depends_on": _recorded_dependencies(have),
     }
     if address.kind is Kind.STORAGE_CLASS:
         return Change(
@@ -449,12 +483,18 @@ def _breaker(pin: PlanInput, changes: tuple[Change, ...]) -> str | None:
         for c in changes
         if c.address.kind is Kind.VOLUME and c.action in (Action.FORGET, Action.DESTROY)
     ]
-    if not managed or not leaving:
+    if not managed:
         return None
     if len(leaving) == len(managed):
         return (
             f"the plan would forget or destroy all {len(managed)} managed volumes — is the "
             "source empty (a bad checkout, a wrong --path)?"
+        )
+    if leaving and not pin.desired.resources and not pin.desired.template_owners:
+        # Released claim-template volumes are not "leaving", so count the emptiness itself.
+        return (
+            f"the source declares nothing but the state manages {len(managed)} volumes — "
+            "is the source empty (a bad checkout, a wrong --path)?"
         )
     if 2 * len(leaving) > len(managed):
         return (

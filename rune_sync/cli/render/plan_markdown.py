@@ -12,6 +12,8 @@ from rune_sync.cli.render.plan_text import NO_DATA_DESTROYED, verdict_lines
 from rune_sync.plan.model import Action, Change, DiffOp, Plan
 
 LIMIT = 65_000
+VICTIMS_LISTED = 200
+"""Victims named in the comment's head; the rest are counted."""
 
 
 def _escape(text: str) -> str:
@@ -51,7 +53,13 @@ def render(plan: Plan, *, header: str | None = None) -> str:
     verdict = list(verdict_lines(plan))
     if plan.victims:
         head += [":warning: **" + verdict[0] + "**", ""]
-        head += [f"- `{line.strip()}`" for line in verdict[1:]]
+        listed = verdict[1 : 1 + VICTIMS_LISTED]
+        head += [f"- `{line.strip()}`" for line in listed]
+        if len(verdict) - 1 > len(listed):
+            head.append(
+                f"- …and {len(verdict) - 1 - len(listed)} more (see the job log or "
+                "`rune-sync plan --format json`)"
+            )
         head.append("")
     else:
         head += [f":white_check_mark: {NO_DATA_DESTROYED}", ""]
