@@ -11,6 +11,7 @@ the result to a view in :mod:`rune_sync.cli.render`. This module sorts failures:
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import tempfile
@@ -21,31 +22,45 @@ from typing import NoReturn
 import click
 
 from rune_sync import __version__
-from rune_sync.cli import drivers as drivers_cmd
-from rune_sync.cli import explain as explain_cmd
-from rune_sync.cli import plan as plan_cmd
-from rune_sync.cli import schema as schema_cmd
-from rune_sync.cli import show as show_cmd
-from rune_sync.cli import state as state_cmd
-from rune_sync.cli import validate as validate_cmd
 from rune_sync.errors import RuneSyncError, SpecError
 
 EXIT_USAGE = 64
 
+COMMANDS = {
+    "validate": "rune_sync.cli.validate:validate",
+    "plan": "rune_sync.cli.plan:plan",
+    "show": "rune_sync.cli.show:show",
+    "state": "rune_sync.cli.state:state",
+    "schema": "rune_sync.cli.schema:schema",
+    "explain": "rune_sync.cli.explain:explain",
+    "drivers": "rune_sync.cli.drivers:drivers",
+}
+"""Command name → ``module:attribute``; a command's modules load only when it runs."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module on first use (startup stays small)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)  # every entry names a click command
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="rune-sync")
 def cli() -> None:
     """Declarative GitOps for the storage of a Rune cluster: validate, plan, apply."""
-
-
-cli.add_command(validate_cmd.validate)
-cli.add_command(plan_cmd.plan)
-cli.add_command(show_cmd.show)
-cli.add_command(schema_cmd.schema)
-cli.add_command(explain_cmd.explain)
-cli.add_command(drivers_cmd.drivers)
-cli.add_command(state_cmd.state)
 
 
 def _debug_log(exc: BaseException) -> str:
