@@ -120,36 +120,62 @@ class LocalDriver:
         scope = ErrorScope.of(self.NAME, "snapshot", ctx)
         require_snapshots(self.CAPABILITIES, scope)
         _check_names(request.namespace, request.name, scope)
-        src_ns, src_name = self._parse(self._volumes, request.source, scope)
-        path = SnapshotHandle(self._snapshots.path(request.namespace, request.name))
-        with _os_errors(scope, f"snapshotting {request.source} to {path}"):
-            if self._is_complete(self._snapshots, request.namespace, request.name, path):
-                return path
-            with (
-                self._volumes.open_namespace(src_ns) as src_ns_fd,
-                _open_source(src_ns_fd, src_name, request.source, scope) as src_fd,
-                self._snapshots.create_namespace(request.namespace) as ns_fd,
-            ):
-                treecopy.copy_into(src_fd, ns_fd, request.name)
-        return path
+        return SnapshotHandle(
+            self._copy_entry(
+                source=request.source,
+                source_tree=self._volumes,
+                dest_tree=self._snapshots,
+                namespace=request.namespace,
+                name=request.name,
+                scope=scope,
+                doing="snapshotting",
+            )
+        )
 
     def restore_from_snapshot(self, ctx: OpContext, request: RestoreRequest) -> VolumeHandle:
         scope = ErrorScope.of(self.NAME, "restore", ctx)
         require_snapshots(self.CAPABILITIES, scope)
         require_access_mode(self.CAPABILITIES, request.access_mode, scope)
         _check_names(request.namespace, request.name, scope)
-        snap_ns, snap_name = self._parse(self._snapshots, request.source, scope)
-        path = VolumeHandle(self._volumes.path(request.namespace, request.name))
-        with _os_errors(scope, f"restoring {request.source} to {path}"):
-            # An existing volume is returned untouched: a restore never overwrites data.
-            if self._is_complete(self._volumes, request.namespace, request.name, path):
+        return VolumeHandle(
+            self._copy_entry(
+                source=request.source,
+                source_tree=self._snapshots,
+                dest_tree=self._volumes,
+                namespace=request.namespace,
+                name=request.name,
+                scope=scope,
+                doing="restoring",
+            )
+        )
+
+    def _copy_entry(
+        self,
+        *,
+        source: str,
+        source_tree: localfs.NamespacedTree,
+        dest_tree: localfs.NamespacedTree,
+        namespace: str,
+        name: str,
+        scope: ErrorScope,
+        doing: str,
+    ) -> str:
+        """Copy the entry ``source`` of one tree to ``namespace/name`` of the other.
+
+        A complete destination is returned untouched: a snapshot is never taken twice
+        and a restore never overwrites an existing volume.
+        """
+        src_ns, src_name = self._parse(source_tree, source, scope)
+        path = dest_tree.path(namespace, name)
+        with _os_errors(scope, f"{doing} {source} to {path}"):
+            if self._is_complete(dest_tree, namespace, name, path):
                 return path
             with (
-                self._snapshots.open_namespace(snap_ns) as snap_ns_fd,
-                _open_source(snap_ns_fd, snap_name, request.source, scope) as src_fd,
-                self._volumes.create_namespace(request.namespace) as ns_fd,
+                source_tree.open_namespace(src_ns) as src_ns_fd,
+                _open_source(src_ns_fd, src_name, source, scope) as src_fd,
+                dest_tree.create_namespace(namespace) as ns_fd,
             ):
-                treecopy.copy_into(src_fd, ns_fd, request.name)
+                treecopy.copy_into(src_fd, ns_fd, name)
         return path
 
     def delete_snapshot(self, ctx: OpContext, handle: SnapshotHandle) -> None:
