@@ -128,6 +128,8 @@ class _Walker:
         self.cwd = cwd
         self.diagnostics: list[Diagnostic] = []
         self._seen_dirs: set[tuple[int, int]] = set()
+        self._seen_files: set[tuple[int, int]] = set()
+        self._ancestors: list[tuple[int, int]] = []
 
     def files(self) -> list[Path]:
         found: list[Path] = []
@@ -136,6 +138,9 @@ class _Walker:
         return found
 
     def _walk(self, directory: Path, found: list[Path]) -> None:
+        """Read ``directory`` once. A symlink back to a folder above it is a loop (RS010);
+        one to a folder read under another name is an alias, and its files are not read
+        twice (that would declare every resource in it twice)."""
         shown = display_path(directory, self.cwd)
         try:
             st = directory.stat()
@@ -143,10 +148,12 @@ class _Walker:
             self.diagnostics.append(_diag("RS005", f"cannot read folder: {exc.strerror}", shown))
             return
         ident = (st.st_dev, st.st_ino)
-        if ident in self._seen_dirs:
+        if ident in self._ancestors:
             self.diagnostics.append(
-                _diag("RS010", "symlink loop: this folder was already read", shown)
+                _diag("RS010", "symlink loop: this folder contains itself", shown)
             )
+            return
+        if ident in self._seen_dirs:
             return
         self._seen_dirs.add(ident)
         try:
@@ -154,6 +161,13 @@ class _Walker:
         except OSError as exc:
             self.diagnostics.append(_diag("RS005", f"cannot read folder: {exc.strerror}", shown))
             return
+        self._ancestors.append(ident)
+        try:
+            self._read_entries(entries, found)
+        finally:
+            self._ancestors.pop()
+
+    def _read_entries(self, entries: list[os.DirEntry[str]], found: list[Path]) -> None:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
@@ -171,7 +185,10 @@ class _Walker:
             if is_dir:
                 self._walk(path, found)
             elif is_file and entry.name.endswith(YAML_SUFFIXES) and path not in self.skip:
-                found.append(path)
+                st = entry.stat()
+                if (st.st_dev, st.st_ino) not in self._seen_files:
+                    self._seen_files.add((st.st_dev, st.st_ino))
+                    found.append(path)
 
     def _symlink_ok(self, path: Path) -> bool:
         shown = display_path(path, self.cwd)

@@ -130,12 +130,21 @@ def test_symlink_out_of_the_source_is_not_followed(tree, tmp_path):
     assert result.resources == ()
 
 
-def test_symlink_inside_the_source_is_followed(tree):
+def test_a_symlinked_folder_inside_the_source_is_read_once(tree):
     root = tree({"shared/v.yaml": VOLUME})
     os.symlink("shared", root / "alias")
+    os.symlink("shared/v.yaml", root / "again.yaml")
     result = load.load_directory(root, cwd=root)
-    assert result.diagnostics == () or all(d.code == "RS010" for d in result.diagnostics)
-    assert len(result.resources) >= 1
+    assert result.diagnostics == ()
+    assert [r.data["name"] for r in result.resources] == ["a"]
+
+
+def test_a_hidden_folder_is_read_through_a_visible_symlink(tree):
+    root = tree({".real/v.yaml": VOLUME})
+    os.symlink(".real", root / "visible")
+    result = load.load_directory(root, cwd=root)
+    assert result.diagnostics == ()
+    assert result.files == ("visible/v.yaml",)
 
 
 def test_empty_documents_are_ignored(tree):
