@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
+
+from rune_sync.plan.model import Options
+from rune_sync.spec.model import Address
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,8 +68,47 @@ def secrets_dir_option(func: F) -> F:
     )(func)
 
 
+_PLAN_FLAGS = (
+    "targets",
+    "refresh",
+    "no_refresh",
+    "allow_replace",
+    "allow_destroy",
+    "allow_mass_delete",
+    "no_snapshot_before_destroy",
+)
+
+
+def _plan_choices(
+    *,
+    targets: tuple[str, ...],
+    refresh: bool,
+    no_refresh: bool,
+    allow_replace: bool,
+    allow_destroy: bool,
+    allow_mass_delete: bool,
+    no_snapshot_before_destroy: bool,
+) -> Options:
+    for target in targets:
+        try:
+            Address.parse(target)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--target") from None
+    return Options(
+        allow_replace=allow_replace,
+        allow_destroy=allow_destroy,
+        allow_mass_delete=allow_mass_delete,
+        snapshot_before_destroy=not no_snapshot_before_destroy,
+        refresh=refresh and not no_refresh,
+        targets=targets,
+    )
+
+
 def plan_options(func: F) -> F:
-    """The choices that shape a plan: targets, refresh, and the destructive-action flags."""
+    """The choices that shape a plan: targets, refresh, and the destructive-action flags.
+
+    The command receives them as one :class:`~rune_sync.plan.model.Options` value in
+    its ``plan_options`` parameter (plan, apply and watch share them)."""
     decorators = [
         click.option(
             "--target",
@@ -106,6 +149,12 @@ def plan_options(func: F) -> F:
             help="Do not snapshot a volume before destroying or replacing it.",
         ),
     ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        flags = {name: kwargs.pop(name) for name in _PLAN_FLAGS}
+        return func(*args, plan_options=_plan_choices(**flags), **kwargs)
+
     for decorate in reversed(decorators):
-        func = decorate(func)
-    return func
+        wrapper = decorate(wrapper)
+    return cast(F, wrapper)  # click keeps the callable's shape; only the flags are folded

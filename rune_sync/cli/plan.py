@@ -18,7 +18,6 @@ from rune_sync.cli.render import plan_markdown, plan_text
 from rune_sync.errors import PlanError, SpecError, UnsafePlanError
 from rune_sync.plan import planfile
 from rune_sync.plan.model import Options, Plan
-from rune_sync.spec.model import Address
 
 EXIT_CHANGES = 2
 EXIT_DESTROYS_DATA = 3
@@ -51,31 +50,6 @@ def report_spec_error(exc: SpecError) -> None:
     click.echo(f"{errors} error(s) in the source; nothing was planned.", err=True)
 
 
-def build_options(
-    *,
-    targets: tuple[str, ...],
-    refresh: bool,
-    no_refresh: bool,
-    allow_replace: bool,
-    allow_destroy: bool,
-    allow_mass_delete: bool,
-    no_snapshot_before_destroy: bool,
-) -> Options:
-    for target in targets:
-        try:
-            Address.parse(target)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--target") from None
-    return Options(
-        allow_replace=allow_replace,
-        allow_destroy=allow_destroy,
-        allow_mass_delete=allow_mass_delete,
-        snapshot_before_destroy=not no_snapshot_before_destroy,
-        refresh=refresh and not no_refresh,
-        targets=targets,
-    )
-
-
 @click.command()
 @options.source_argument
 @options.runefile_option
@@ -102,26 +76,11 @@ def plan(
     secrets_dir: Path | None,
     output_format: str,
     no_color: bool,
-    targets: tuple[str, ...],
-    refresh: bool,
-    no_refresh: bool,
-    allow_replace: bool,
-    allow_destroy: bool,
-    allow_mass_delete: bool,
-    no_snapshot_before_destroy: bool,
+    plan_options: Options,
     detailed_exitcode: bool,
     out: Path | None,
 ) -> int:
     """Show what apply would change, field by field, and which data it would destroy."""
-    opts = build_options(
-        targets=targets,
-        refresh=refresh,
-        no_refresh=no_refresh,
-        allow_replace=allow_replace,
-        allow_destroy=allow_destroy,
-        allow_mass_delete=allow_mass_delete,
-        no_snapshot_before_destroy=no_snapshot_before_destroy,
-    )
     try:
         loaded = pipeline.load_source(pipeline.SourceArgs(source=source, runefile=runefile))
     except SpecError as exc:
@@ -131,7 +90,7 @@ def plan(
         click.echo(str(warning), err=True)
     target = pipeline.state_target(state, loaded.runefile)
     view = pipeline.read_state(target)
-    result = pipeline.make_plan(loaded, view, opts)
+    result = pipeline.make_plan(loaded, view, plan_options)
     emit(result, output_format=output_format, no_color=no_color)
     if result.mass_delete:
         raise UnsafePlanError(
