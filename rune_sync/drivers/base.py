@@ -129,8 +129,9 @@ class ObservedKind(enum.StrEnum):
 class Observation:
     """What exists behind a volume handle right now; the input of refresh and drift.
 
-    ``size_bytes`` is what the driver can tell cheaply (``None`` when unknown): bytes
-    used for directory drivers, the provisioned size for block volumes.
+    ``size_bytes`` is the provisioned size of a block volume; ``None`` for directory
+    drivers, where size is informational — refresh runs for every volume on every
+    plan, so observing never walks a tree (a host path can hold terabytes).
     ``fingerprint`` identifies the thing cheaply (``"<inode>:<mtime_ns>"`` for a
     directory): another fingerprint with the same kind means it was replaced or touched.
     ``detail`` is a short human explanation (``"symlink to /etc"``).

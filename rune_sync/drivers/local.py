@@ -30,7 +30,6 @@ from rune_sync.drivers.base import (
     MountRequest,
     MountTarget,
     Observation,
-    ObservedKind,
     OpContext,
     ProvisionRequest,
     RestoreRequest,
@@ -197,29 +196,19 @@ class LocalDriver:
 
     def observe(self, ctx: OpContext, handle: VolumeHandle) -> Observation:
         scope = ErrorScope.of(self.NAME, "observe", ctx)
-        namespace, name = self._parse(self._volumes, handle, scope)
         with _os_errors(scope, f"observing {handle}"):
-            try:
-                with self._volumes.open_namespace(namespace) as ns_fd:
-                    if ns_fd is None:
-                        return Observation(kind=ObservedKind.MISSING)
-                    return localfs.observe_dir(ns_fd, name, measure=True)
-            except localfs.Refused as exc:
-                # The namespace directory was replaced: the volume is not where it was.
-                return Observation(kind=ObservedKind.NOT_A_DIRECTORY, detail=str(exc))
+            seen = self._volumes.observe(handle)
+        if seen is None:
+            raise _not_an_entry(self._volumes, handle, scope)
+        return seen
 
     def _parse(
         self, tree: localfs.NamespacedTree, handle: str, scope: ErrorScope
     ) -> tuple[str, str]:
         with _os_errors(scope, f"checking {handle}"):
             parts = tree.parse(handle)
-            if parts is None:
-                expected = os.path.join(tree.real_root(), "<namespace>", "<name>")
         if parts is None:
-            raise scope.error(
-                errors.DriverConfigError,
-                f"handle {handle!r} is not a {tree.setting} entry (expected {expected})",
-            )
+            raise _not_an_entry(tree, handle, scope)
         return parts
 
     def _require_volume(self, handle: VolumeHandle, scope: ErrorScope) -> None:
@@ -243,6 +232,17 @@ class LocalDriver:
             except FileNotFoundError:
                 return False
             return True
+
+
+def _not_an_entry(
+    tree: localfs.NamespacedTree, handle: str, scope: ErrorScope
+) -> errors.DriverConfigError:
+    with _os_errors(scope, f"checking {handle}"):
+        expected = os.path.join(tree.real_root(), "<namespace>", "<name>")
+    return scope.error(
+        errors.DriverConfigError,
+        f"handle {handle!r} is not a {tree.setting} entry (expected {expected})",
+    )
 
 
 def roots_problem(volume_root: str, snapshot_root: str) -> str | None:

@@ -129,9 +129,7 @@ class LocalHostDriver:
         self._require_dir(request.handle, scope)
 
     def observe(self, ctx: OpContext, handle: VolumeHandle) -> Observation:
-        # No usage walk: a host path can be an operator's multi-terabyte tree, and
-        # refresh runs for every volume on every plan.
-        return localfs.observe_path(handle, measure=False)
+        return localfs.observe_path(handle)
 
     def _allowed(self, path: str, scope: ErrorScope) -> str:
         """The resolved path, after the static and the resolved allowlist checks."""

@@ -1,11 +1,11 @@
-"""Filesystem primitives of the directory drivers: confined walks, bounded removal, usage.
+"""Filesystem primitives of the directory drivers: confined walks, bounded removal.
 
 Owned here: the ``<root>/<namespace>/<name>`` layout of :class:`NamespacedTree`, reached
 from the root through directory file descriptors opened with ``O_NOFOLLOW``, so no
 component below the root can send us elsewhere through a symlink; bounded removal of an
 entry under such a descriptor that never follows a symlink or crosses a mount; and a
-read-only look at a directory (:func:`observe_dir`). Used by ``local.py`` (and ``observe_path`` by
-``local_host.py``).
+read-only look at an entry (:meth:`NamespacedTree.observe`, :func:`observe_path`). Used by
+``local.py`` and ``local_host.py``.
 
 It raises ``OSError`` and :class:`Refused` only; drivers turn them into driver errors
 with context. It must not decide which roots or names are allowed: callers do, before
@@ -161,15 +161,31 @@ class NamespacedTree:
 
     def parse(self, handle: str) -> tuple[str, str] | None:
         """``(namespace, name)`` when ``handle`` is exactly an entry path, else ``None``."""
-        if not handle.startswith(os.sep) or os.path.normpath(handle) != handle:
+        return _split_entry(handle, self.real_root())
+
+    def observe(self, handle: str) -> Observation | None:
+        """What stands at the entry ``handle`` now; ``None`` when it is not an entry.
+
+        Read-only, so it goes by path — one ``realpath`` and two ``lstat`` calls, as
+        refresh observes every volume on every plan. A namespace directory replaced by
+        a symlink or a file is reported as such, never followed.
+        """
+        real = self.real_root()
+        parts = _split_entry(handle, real)
+        if parts is None:
             return None
-        parent, name = os.path.split(handle)
-        root, namespace = os.path.split(parent)
-        if root != self.real_root():
-            return None
-        if not (names.is_dns1123_label(namespace) and names.is_dns1123_label(name)):
-            return None
-        return namespace, name
+        shown = os.path.join(real, parts[0])
+        try:
+            st = os.stat(shown, follow_symlinks=False)
+        except FileNotFoundError:
+            return Observation(kind=ObservedKind.MISSING)
+        if stat.S_ISLNK(st.st_mode):
+            detail = f"{shown} is a symlink (to {os.readlink(shown)})"
+            return Observation(kind=ObservedKind.NOT_A_DIRECTORY, detail=detail)
+        if not stat.S_ISDIR(st.st_mode):
+            detail = f"{shown} exists and is not a directory"
+            return Observation(kind=ObservedKind.NOT_A_DIRECTORY, detail=detail)
+        return observe_path(handle)
 
     @contextmanager
     def open_namespace(self, namespace: str) -> Iterator[int | None]:
@@ -203,6 +219,18 @@ class NamespacedTree:
                 yield fd
 
 
+def _split_entry(handle: str, real_root: str) -> tuple[str, str] | None:
+    if not handle.startswith(os.sep) or os.path.normpath(handle) != handle:
+        return None
+    parent, name = os.path.split(handle)
+    root, namespace = os.path.split(parent)
+    if root != real_root:
+        return None
+    if not (names.is_dns1123_label(namespace) and names.is_dns1123_label(name)):
+        return None
+    return namespace, name
+
+
 def _open_or_none(opener: Callable[[], int]) -> int | None:
     try:
         return opener()
@@ -210,54 +238,18 @@ def _open_or_none(opener: Callable[[], int]) -> int | None:
         return None
 
 
-def used_bytes(dir_fd: int) -> int:
-    """Apparent size of the regular files below ``dir_fd``; a hard-linked file counts once.
-
-    Symlinks are not followed (``os.fwalk`` is fd-based); unreadable subdirectories
-    are skipped, so the figure is best-effort, as ``du`` would report it.
-    """
-    total = 0
-    seen: set[tuple[int, int]] = set()
-    for _dirpath, _dirs, files, fd in os.fwalk(".", dir_fd=dir_fd):
-        for name in files:
-            try:
-                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # removed while we walked: it no longer uses space
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            if st.st_nlink > 1:
-                key = (st.st_dev, st.st_ino)
-                if key in seen:
-                    continue
-                seen.add(key)
-            total += st.st_size
-    return total
-
-
-def observe_dir(parent_fd: int, name: str, *, measure: bool) -> Observation:
-    """What is at ``name`` under ``parent_fd``; ``measure`` adds :func:`used_bytes`."""
-    try:
-        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return Observation(kind=ObservedKind.MISSING)
-    return _observation(st, name, parent_fd=parent_fd, measure=measure)
-
-
-def observe_path(path: str, *, measure: bool) -> Observation:
-    """Like :func:`observe_dir` for an absolute path (its parents are followed)."""
+def observe_path(path: str) -> Observation:
+    """What is at the absolute ``path``: one ``lstat`` (its parents are followed)."""
     try:
         st = os.stat(path, follow_symlinks=False)
     except FileNotFoundError:
         return Observation(kind=ObservedKind.MISSING)
     except NotADirectoryError:
         return Observation(kind=ObservedKind.MISSING, detail="a parent is not a directory")
-    return _observation(st, path, parent_fd=None, measure=measure)
+    return _observation(st, path, parent_fd=None)
 
 
-def _observation(
-    st: os.stat_result, name: str, *, parent_fd: int | None, measure: bool
-) -> Observation:
+def _observation(st: os.stat_result, name: str, *, parent_fd: int | None) -> Observation:
     fingerprint = f"{st.st_ino}:{st.st_mtime_ns}"
     if stat.S_ISLNK(st.st_mode):
         target = os.readlink(name, dir_fd=parent_fd)
@@ -266,8 +258,4 @@ def _observation(
         )
     if not stat.S_ISDIR(st.st_mode):
         return Observation(kind=ObservedKind.NOT_A_DIRECTORY, fingerprint=fingerprint)
-    size: int | None = None
-    if measure:
-        with closing_fd(os.open(name, _DIR_FLAGS, dir_fd=parent_fd)) as fd:
-            size = used_bytes(fd)
-    return Observation(kind=ObservedKind.DIRECTORY, size_bytes=size, fingerprint=fingerprint)
+    return Observation(kind=ObservedKind.DIRECTORY, fingerprint=fingerprint)

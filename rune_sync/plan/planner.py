@@ -117,9 +117,10 @@ def _decide(
     return _compare_volume(pin, want, have, problems)
 
 
-def _spec_diffs(
-    have: StateRecord, want: Desired, ignore: frozenset[str] = frozenset()
-) -> tuple[FieldDiff, ...]:
+_VOLUME_IGNORED = CREATION_ONLY_FIELDS | DISPLAY_ONLY_FIELDS | {"ownerService"}
+
+
+def _spec_diffs(have: StateRecord, want: Desired) -> tuple[FieldDiff, ...]:
     """Field diffs of the recorded and desired specs.
 
     Most resources are unchanged: equal canonical JSON settles that without parsing
@@ -127,7 +128,7 @@ def _spec_diffs(
     """
     if have.spec_json == canonical_json(want.spec):
         return ()
-    return diff.compute(have.spec, want.spec, ignore=ignore)
+    return diff.compute(have.spec, want.spec)
 
 
 def _desired_status(want: Desired) -> str:
@@ -235,9 +236,8 @@ def _compare_volume(
             before=_plain(have),
             handle=have.handle,
         )
-    ignore = CREATION_ONLY_FIELDS | DISPLAY_ONLY_FIELDS | {"ownerService"}
-    diffs = _spec_diffs(have, want, frozenset(ignore))
-    unchanged = not diffs and have.spec_json == canonical_json(want.spec)
+    unchanged = have.spec_json == canonical_json(want.spec)
+    diffs = () if unchanged else diff.compute(have.spec, want.spec, ignore=_VOLUME_IGNORED)
     # An unchanged spec equals ``after``: it is neither parsed nor repeated in plan files.
     before = None if unchanged else _plain(have)
     caps = pin.capabilities.get(want.driver)
