@@ -38,7 +38,13 @@ from rune_sync.state.model import (
 )
 
 FORMAT = "rune-sync-state"
-VERSION = 1
+VERSION = 2
+"""The version :func:`pull` writes. Version 2 added each record's ``intent``; the schema
+refuses unknown fields, so a rune-sync that knows only version 1 refuses a version 2
+document by its version instead of by a field it does not know. :func:`parse` reads
+both (see :data:`READABLE_VERSIONS`)."""
+READABLE_VERSIONS = (1, 2)
+"""The versions :func:`parse` accepts; a version 1 record has no ``intent`` (``None``)."""
 SCHEMA_FILE = "state-export.schema.json"
 _SHOWN_PROBLEMS = 20
 
@@ -64,6 +70,7 @@ class RecordJson(TypedDict):
     attempts: int
     failedRuns: int
     failureMessage: str | None
+    intent: str | None  # absent from version 1 documents: read as None
     driverParameters: dict[str, str]
     createdAt: str
     updatedAt: str
@@ -127,6 +134,7 @@ def record_to_json(record: StateRecord) -> RecordJson:
         "attempts": record.attempts,
         "failedRuns": record.failed_runs,
         "failureMessage": record.failure_message,
+        "intent": record.intent,
         "driverParameters": dict(record.driver_parameters),
         "createdAt": format_timestamp(record.created_at),
         "updatedAt": format_timestamp(record.updated_at),
@@ -231,7 +239,8 @@ def parse(document: object) -> StateSnapshot:
     passes. Semantic checks: the lineage is a UUID, each address parses and starts with its
     kind, each record is a valid :class:`StateRecord`, each ``specDigest`` matches its
     spec, no address appears twice. Raises :class:`InvalidStateDocument` with every
-    problem found.
+    problem found. Documents of every version in :data:`READABLE_VERSIONS` are accepted;
+    a record without ``intent`` (version 1) has nothing in flight.
     """
     violations = sorted(_validator().iter_errors(document), key=lambda e: list(e.absolute_path))
     if violations:
@@ -290,6 +299,7 @@ def _record(raw: Mapping[str, Any], *, where: str, problems: list[str]) -> State
             attempts=raw["attempts"],
             failed_runs=raw["failedRuns"],
             failure_message=raw["failureMessage"],
+            intent=raw.get("intent"),  # absent from older documents: nothing in flight
             driver_parameters=raw["driverParameters"],
             created_at=parse_timestamp(raw["createdAt"]),
             updated_at=parse_timestamp(raw["updatedAt"]),

@@ -49,6 +49,19 @@ CLASS_AVAILABLE = VolumeStatus.AVAILABLE.value
 MAX_COUNT = 2**63 - 1
 """The largest ``attempts``/``failed_runs`` (a 64-bit integer column in every backend)."""
 
+INTENTS: frozenset[str] = frozenset(
+    {
+        "provision",
+        "restore",
+        "expand",
+        "delete",
+        "snapshot",
+        "delete-snapshot",
+        "predestroy-snapshot",
+    }
+)
+"""The driver operations a record's ``intent`` may name (see :class:`StateRecord`)."""
+
 _STATUSES: Mapping[Kind, frozenset[str]] = MappingProxyType(
     {
         Kind.STORAGE_CLASS: frozenset({CLASS_AVAILABLE}),
@@ -291,6 +304,7 @@ class RecordChanges(TypedDict, total=False):
     attempts: int
     failed_runs: int
     failure_message: str | None
+    intent: str | None
     driver_parameters: Mapping[str, str]
 
 
@@ -304,7 +318,12 @@ class StateRecord:
     snapshot kept for its handle. ``driver_parameters`` holds the merged class + volume
     parameters at provision time with secret references as written (``secret:…``) —
     never resolved values. ``attempts`` counts driver attempts in the last run,
-    ``failed_runs`` consecutive failed runs (the ``--stall-after`` counter). Times are
+    ``failed_runs`` consecutive failed runs (the ``--stall-after`` counter). ``intent``
+    is the driver operation in flight when the record was written (``provision``,
+    ``restore``, ``expand``, ``delete``, ``snapshot``, ``delete-snapshot``,
+    ``predestroy-snapshot``), ``None`` when nothing is in flight; :data:`INTENTS` holds
+    the allowed values. Apply writes it before a driver call and clears it with the
+    result, so a record left by a crash says what was under way. Times are
     timezone-aware and normalised to UTC.
 
     Building a record checks every field and raises ``ValueError`` saying which one is
@@ -324,6 +343,7 @@ class StateRecord:
     attempts: int = 0
     failed_runs: int = 0
     failure_message: str | None = None
+    intent: str | None = None
     driver_parameters: Mapping[str, str] = field(default_factory=lambda: EMPTY_PARAMETERS)
 
     def __post_init__(self) -> None:
@@ -335,11 +355,12 @@ class StateRecord:
         if status not in statuses_for(address.kind):
             allowed = ", ".join(sorted(statuses_for(address.kind)))
             raise ValueError(f"{address}: status {status!r} is not one of {allowed}")
-        handle, bound, owner, message = (
+        handle, bound, owner, message, intent = (
             self.handle,
             self.bound_claim,
             self.owner_service,
             self.failure_message,
+            self.intent,
         )
         attempts, failed_runs = self.attempts, self.failed_runs
         if not (
@@ -349,6 +370,7 @@ class StateRecord:
             and (bound is None or type(bound) is str)
             and (owner is None or type(owner) is str)
             and (message is None or type(message) is str)
+            and (intent is None or (isinstance(intent, str) and intent in INTENTS))
             and type(attempts) is int
             and 0 <= attempts <= MAX_COUNT
             and type(failed_runs) is int
@@ -360,6 +382,8 @@ class StateRecord:
         set_field = object.__setattr__
         if type(status) is not str:  # a VolumeStatus member is kept as its plain value
             set_field(self, "status", str(status))
+        if intent is not None and type(intent) is not str:  # a StrEnum member: its value
+            set_field(self, "intent", str.__str__(intent))
         set_field(self, "spec", CanonicalSpec.of(self.spec))
         set_field(self, "driver_parameters", _freeze_parameters(self.driver_parameters))
         set_field(self, "created_at", _utc("created_at", self.created_at))
@@ -374,6 +398,12 @@ class StateRecord:
             value = getattr(self, name)
             if value is not None and type(value) is not str:
                 return f"{name} must be a str or None"
+        intent = self.intent
+        if intent is not None:
+            if not isinstance(intent, str):
+                return "intent must be a str or None"
+            if intent not in INTENTS:
+                return f"intent {intent!r} is not one of {', '.join(sorted(INTENTS))}"
         for name in ("attempts", "failed_runs"):
             value = getattr(self, name)
             if not (type(value) is int and 0 <= value <= MAX_COUNT):

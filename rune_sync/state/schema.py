@@ -9,14 +9,16 @@ transaction and then record the new version; this module runs no SQL itself.
 A state whose schema is *newer* than this code knows is refused, never modified: an
 older rune-sync cannot know what a newer one stored.
 
-Tables (version 1)::
+Migrations are append-only: a released one is never edited, so a state created by any
+older rune-sync reaches the same tables as a new one. Tables (version 2)::
 
     meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)
         lineage, serial, source (JSON or ""), schema_version, created_by, created_at
     records(address TEXT PRIMARY KEY, kind, status, retained, handle, driver,
             spec (canonical JSON), spec_digest, bound_claim, owner_service,
             attempts, failed_runs, failure_message,
-            driver_parameters (JSON object), created_at, updated_at)
+            driver_parameters (JSON object), created_at, updated_at,
+            intent (the driver operation in flight, or NULL; added by version 2))
 """
 
 from __future__ import annotations
@@ -52,8 +54,10 @@ RECORD_COLUMNS = (
     "driver_parameters",
     "created_at",
     "updated_at",
+    "intent",
 )
-"""The columns of ``records`` in the order backends read and write them."""
+"""The columns of ``records`` in the order backends read and write them (columns added
+by later migrations come last, where ``ALTER TABLE … ADD COLUMN`` puts them)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +102,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             "CREATE INDEX IF NOT EXISTS records_kind_status ON records (kind, status)",
         ),
+    ),
+    Migration(
+        version=2,
+        description="records.intent: the operation in flight",
+        statements=("ALTER TABLE records ADD COLUMN intent TEXT",),
     ),
 )
 

@@ -13,6 +13,10 @@ Opening is careful, because ``--state`` may name any file (DESIGN §5):
   ``mode=ro``), and it is refused unmodified unless it is a rune-sync state: marked by
   its ``application_id`` and holding the ``meta`` and ``records`` tables. The WAL switch
   comes only after that. A state written by a newer rune-sync is refused, never changed.
+* a state written by an older rune-sync is migrated forward as it is opened, with or
+  without ``create`` (a command that only reads, like ``plan``, opens it the same way):
+  every pending migration and the new ``schema_version`` in one transaction, so the
+  file is at its old version or the new one, never in between.
 
 The file and its ``-wal``/``-shm`` companions are mode 0600 whatever the umask; parent
 directories are created when missing. Durability: ``synchronous=NORMAL`` in WAL mode —
@@ -73,8 +77,8 @@ _T = TypeVar("_T")
 
 _SELECT = (
     "SELECT address, status, retained, handle, driver, spec, bound_claim, owner_service, "
-    "attempts, failed_runs, failure_message, driver_parameters, created_at, updated_at "
-    "FROM records"
+    "attempts, failed_runs, failure_message, driver_parameters, created_at, updated_at, "
+    "intent FROM records"
 )
 _UPSERT = (
     f"INSERT INTO records ({', '.join(schema.RECORD_COLUMNS)}) "
@@ -334,12 +338,13 @@ def _row(record: StateRecord) -> tuple[object, ...]:
         json.dumps(dict(record.driver_parameters), sort_keys=True, ensure_ascii=False),
         format_timestamp(record.created_at),
         format_timestamp(record.updated_at),
+        record.intent,
     )
 
 
 def _record(row: tuple[object, ...], path: Path) -> StateRecord:
     (address, status, retained, handle, driver, spec, bound, owner, attempts, failed_runs,
-     message, parameters, created, updated) = row  # fmt: skip
+     message, parameters, created, updated, intent) = row  # fmt: skip
     try:
         return StateRecord(
             address=Address.parse(str(address)),
@@ -353,6 +358,7 @@ def _record(row: tuple[object, ...], path: Path) -> StateRecord:
             attempts=_count(attempts),
             failed_runs=_count(failed_runs),
             failure_message=_optional_text(message),
+            intent=_optional_text(intent),
             driver_parameters=(
                 EMPTY_PARAMETERS if parameters == "{}" else json.loads(str(parameters))
             ),
@@ -583,7 +589,13 @@ def _use_wal(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Run the forward migrations a state written by an older rune-sync needs."""
+    """Run the forward migrations a state written by an older rune-sync needs.
+
+    One transaction: SQLite's DDL is transactional, so a failure or a crash part-way
+    leaves the state at its old version, untouched. Runs for every open, read-only
+    commands included; the version is read again under the write lock, so two commands
+    opening an old state at once migrate it once.
+    """
     if _read_meta(conn, path).schema_version >= schema.SCHEMA_VERSION:
         return
     conn.execute("BEGIN IMMEDIATE")

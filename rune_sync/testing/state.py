@@ -35,17 +35,22 @@ from typing import ClassVar, Self
 from rune_sync import errors
 from rune_sync.spec.model import Address, Kind, SnapshotStatus, VolumeStatus
 from rune_sync.state import backend, export
-from rune_sync.state.model import LockInfo, SourceInfo, SourceKind, StateRecord
+from rune_sync.state.model import INTENTS, LockInfo, SourceInfo, SourceKind, StateRecord
 from rune_sync.testing.harness import expect, expect_raises
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 NAMESPACE = "contract"
 SECRET_REFERENCE = "secret:do-api-token.shared.rune/token"
 _CHILD_TIMEOUT = 60.0
+_INTENTS_IN_TURN = (None, *sorted(INTENTS))
 
 
 def contract_record(index: int, *, status: str = VolumeStatus.BOUND.value) -> StateRecord:
-    """The suite's volume record number ``index``: every field set, deterministic."""
+    """The suite's volume record number ``index``: every field set, deterministic.
+
+    Its ``intent`` takes each value of :data:`~rune_sync.state.model.INTENTS` and ``None``
+    in turn, so every round trip of the suite carries some.
+    """
     moment = EPOCH + timedelta(seconds=index, microseconds=index % 1_000_000)
     name = f"vol-{index:06d}"
     return StateRecord(
@@ -66,6 +71,7 @@ def contract_record(index: int, *, status: str = VolumeStatus.BOUND.value) -> St
         attempts=index % 5,
         failed_runs=index % 3,
         failure_message=None if index % 2 else f"attempt {index} failed",
+        intent=_INTENTS_IN_TURN[index % len(_INTENTS_IN_TURN)],
         driver_parameters={"apiToken": SECRET_REFERENCE, "region": "nyc3"},
         created_at=moment,
         updated_at=moment + timedelta(minutes=1),
@@ -195,6 +201,32 @@ class StateBackendContract:
             expect(state.get(changed.address) == changed, "put did not replace the record")
             expect(state.get(contract_record(2).address) == contract_record(2), "neighbour changed")
             expect(len(state.load_all()) == 2, "put of an existing address added a record")
+
+    def test_an_intent_round_trips_and_can_be_cleared(self, tmp_path: Path) -> None:
+        target = self.state_target(tmp_path)
+        base = contract_record(1)
+        in_flight = base
+        with self.open_state(target) as state:
+            for step, intent in enumerate(sorted(INTENTS)):
+                in_flight = base.with_changes(
+                    now=EPOCH + timedelta(hours=step), intent=intent, attempts=step
+                )
+                state.put(in_flight)
+                got = state.get(in_flight.address)
+                expect(got == in_flight, f"put/get changed a record in flight:\n{got}")
+                expect(got is not None and got.intent == intent, f"intent {intent!r} was lost")
+            done = in_flight.with_changes(now=EPOCH + timedelta(days=1), intent=None)
+            state.put(done)
+            got = state.get(done.address)
+            expect(got == done, f"clearing the intent did not land:\n{got}")
+            expect(got is not None and got.intent is None, "a cleared intent came back")
+            crashed = contract_record(2).with_changes(
+                now=EPOCH, status=VolumeStatus.PROVISIONING.value, intent="provision"
+            )
+            state.put(crashed)
+        with self.open_state(target, create=False) as state:
+            expect(state.get(done.address) == done, "a cleared intent changed on reopen")
+            expect(state.get(crashed.address) == crashed, "an intent in flight lost on reopen")
 
     def test_delete_removes_the_record_and_is_idempotent(self, tmp_path: Path) -> None:
         with self.open_state(self.state_target(tmp_path)) as state:

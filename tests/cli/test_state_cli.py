@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from rune_sync.cli.state import parse_duration
+from rune_sync.cli.options import parse_duration
 from rune_sync.spec.model import Address
 from rune_sync.state import StateRecord, export, open_backend
 from rune_sync.state.model import StateMeta
@@ -211,6 +211,7 @@ def test_show_prints_every_field_of_a_record(state_cli, populated):
     assert out.splitlines()[0] == "volume/prod/db"
     for expected in (
         "status:        Stalled",
+        "in flight:     -",
         "retained:      no",
         "attempts:      2",
         "failed runs:   3",
@@ -231,6 +232,23 @@ def test_show_json_is_the_exported_record(state_cli, populated):
     assert result.code == 0, result.stderr
     exported = {r["address"]: r for r in document_of(populated)["records"]}
     assert json.loads(result.stdout) == exported["volume/prod/old"]
+
+
+def test_show_prints_the_operation_in_flight_and_json_carries_it(state_cli, tmp_path):
+    path = make_state(
+        tmp_path / "intent.db",
+        record("volume/prod/gone", status="Released", handle="/v/prod/gone", intent="delete"),
+        record("volume/prod/calm"),
+    )
+    in_flight = state_cli("show", "volume/prod/gone", "--state", str(path))
+    assert in_flight.code == 0, in_flight.stderr
+    assert "  in flight:     delete\n" in in_flight.stdout
+    calm = state_cli("show", "volume/prod/calm", "--state", str(path))
+    assert "  in flight:     -\n" in calm.stdout
+    as_json = state_cli("show", "volume/prod/gone", "--state", str(path), "--format", "json")
+    assert json.loads(as_json.stdout)["intent"] == "delete"
+    calm_json = state_cli("show", "volume/prod/calm", "--state", str(path), "--format", "json")
+    assert json.loads(calm_json.stdout)["intent"] is None
 
 
 def test_show_of_an_unknown_address_names_it_and_suggests_close_ones(state_cli, populated):

@@ -43,6 +43,19 @@ class _ForgetsRetained(SqliteState):
         super().put(replace(record, retained=False))
 
 
+class _ForgetsIntent(SqliteState):
+    def put(self, record: StateRecord) -> None:
+        super().put(replace(record, intent=None))
+
+
+class _NeverClearsIntent(SqliteState):
+    def put(self, record: StateRecord) -> None:
+        stored = self.get(record.address)
+        if record.intent is None and stored is not None:
+            record = replace(record, intent=stored.intent)
+        super().put(record)
+
+
 class _LockIsNotExclusive(SqliteState):
     def acquire(self, info: LockInfo, *, timeout: float = 0.0) -> None:
         pass
@@ -74,6 +87,8 @@ CASES = [
     (_SerialNeverMoves, "test_bump_serial_moves_on_by_one_and_keeps_the_lineage"),
     (_ResolvesSecrets, "test_secret_references_are_stored_as_written"),
     (_ForgetsRetained, "test_retained_records_keep_their_handle_and_status"),
+    (_ForgetsIntent, "test_an_intent_round_trips_and_can_be_cleared"),
+    (_NeverClearsIntent, "test_an_intent_round_trips_and_can_be_cleared"),
     (_LockIsNotExclusive, "test_a_second_holder_fails_at_once_naming_the_first"),
     (_NoTransactions, "test_a_transaction_that_raises_writes_nothing"),
 ]

@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 from rune_sync.spec.model import Address, Kind
 from rune_sync.state import export, open_backend
 from rune_sync.state.model import (
+    INTENTS,
     SourceInfo,
     SourceKind,
     StateRecord,
@@ -86,7 +87,56 @@ def test_an_export_of_an_empty_state_validates(tmp_path):
     assert document["records"] == []
     assert document["source"] is None
     assert document["format"] == "rune-sync-state"
-    assert document["version"] == 1
+    assert document["version"] == export.VERSION == 2
+
+
+def test_the_schema_allows_the_intents_of_the_model_and_the_readable_versions():
+    record_properties = SCHEMA["$defs"]["record"]["properties"]
+    assert set(record_properties["intent"]["enum"]) == {None, *INTENTS}
+    assert "intent" not in SCHEMA["$defs"]["record"]["required"]
+    assert tuple(SCHEMA["properties"]["version"]["enum"]) == export.READABLE_VERSIONS
+    assert max(export.READABLE_VERSIONS) == export.VERSION
+
+
+def test_every_record_carries_its_intent():
+    in_flight = contract_record(3).with_changes(now=datetime.now(UTC), intent="expand")
+    document = _document(in_flight, class_record())
+    by_address = {r["address"]: r for r in document["records"]}
+    assert by_address[str(in_flight.address)]["intent"] == "expand"
+    assert by_address["storageclass/fast"]["intent"] is None
+    _validate(document)
+
+
+def _version_one(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` as a version 1 rune-sync wrote it: no intent anywhere."""
+    older = copy.deepcopy(document)
+    older["version"] = 1
+    for raw in older["records"]:
+        del raw["intent"]
+    return older
+
+
+def test_a_version_one_document_is_read_with_nothing_in_flight(tmp_path):
+    records = (contract_record(1), contract_record(2), class_record(), snapshot_record())
+    assert any(r.intent is not None for r in records)
+    older = _version_one(_document(*records))
+    _validate(older)
+    parsed = export.parse(older)
+    assert [r.intent for r in parsed.records] == [None] * len(records)
+    assert {r.address: r for r in parsed.records} == {
+        r.address: r.with_changes(now=r.updated_at, intent=None) for r in records
+    }
+    with open_backend(tmp_path / "s.db", create=True) as state:
+        export.push(state, older)
+        assert {r.intent for r in state.load_all().values()} == {None}
+        assert export.pull(state)["version"] == export.VERSION
+
+
+def test_a_record_without_intent_in_a_current_document_has_nothing_in_flight():
+    document = _document(contract_record(1))
+    del document["records"][0]["intent"]
+    (parsed,) = export.parse(document).records
+    assert parsed.intent is None
 
 
 # --------------------------------------------------------------------------- parse
@@ -130,7 +180,8 @@ def _both(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any
 
 BROKEN = {
     "another format": (_set("format", "terraform"), "/format"),
-    "a newer version": (_set("version", 2), "/version"),
+    "a newer version": (_set("version", 3), "/version"),
+    "version zero": (_set("version", 0), "/version"),
     "no lineage": (_delete("lineage"), "'lineage' is a required property"),
     "an extra field": (_set("extra", 1), "'extra' was unexpected"),
     "a negative serial": (_set("serial", -1), "/serial"),
@@ -148,6 +199,8 @@ BROKEN = {
         "/records/1/createdAt",
     ),
     "a negative attempt count": (_set("records/1/attempts", -2), "/records/1/attempts"),
+    "an unknown intent": (_set("records/1/intent", "destroy"), "/records/1/intent"),
+    "an intent that is not text": (_set("records/1/intent", 1), "/records/1/intent"),
     "a parameter that is not text": (
         _set("records/1/driverParameters/region", 3),
         "/records/1/driverParameters/region",
@@ -254,6 +307,7 @@ def _records(draw: st.DrawFn) -> StateRecord:
         attempts=draw(st.integers(min_value=0, max_value=2**63 - 1)),
         failed_runs=draw(st.integers(min_value=0, max_value=10)),
         failure_message=draw(_optional),
+        intent=draw(st.none() | st.sampled_from(sorted(INTENTS))),
         driver_parameters=draw(
             st.dictionaries(
                 _text, _text | st.just("secret:db-creds.prod.rune/password"), max_size=3

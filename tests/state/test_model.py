@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import json
 import math
@@ -14,6 +15,7 @@ import pytest
 
 from rune_sync.spec.model import Address, Kind, SnapshotStatus, VolumeStatus
 from rune_sync.state.model import (
+    INTENTS,
     CanonicalSpec,
     LockInfo,
     SourceInfo,
@@ -173,6 +175,11 @@ def test_statuses_follow_the_kind():
         ({"handle": 5}, "handle must be a str or None"),
         ({"driver": None}, "driver must be a str"),
         ({"failure_message": b"x"}, "failure_message must be a str"),
+        ({"intent": 1}, "intent must be a str or None"),
+        ({"intent": ["delete"]}, "intent must be a str or None"),
+        ({"intent": "destroy"}, "intent 'destroy' is not one of delete, delete-snapshot"),
+        ({"intent": ""}, "intent '' is not one of"),
+        ({"intent": "Delete"}, "intent 'Delete'"),
         ({"driver_parameters": {"k": 1}}, r"driver_parameters\['k'\]"),
         ({"driver_parameters": ["k"]}, "driver_parameters must be a mapping"),
         ({"created_at": datetime(2025, 1, 1)}, "created_at must be a timezone-aware"),
@@ -182,6 +189,49 @@ def test_statuses_follow_the_kind():
 def test_an_invalid_field_is_refused_naming_it(changes, message):
     with pytest.raises(ValueError, match=message):
         record(**changes)
+
+
+def test_intents_are_the_driver_operations_apply_records():
+    assert (
+        frozenset(
+            {
+                "provision",
+                "restore",
+                "expand",
+                "delete",
+                "snapshot",
+                "delete-snapshot",
+                "predestroy-snapshot",
+            }
+        )
+        == INTENTS
+    )
+
+
+def test_a_record_has_no_intent_unless_given_one():
+    assert record().intent is None
+    for intent in INTENTS:
+        assert record(intent=intent).intent == intent
+
+
+def test_an_intent_is_set_and_cleared_with_changes():
+    later = NOW + timedelta(minutes=1)
+    in_flight = record().with_changes(now=NOW, status="Released", intent="delete")
+    assert (in_flight.status, in_flight.intent) == ("Released", "delete")
+    done = in_flight.with_changes(now=later, intent=None)
+    assert done.intent is None
+    assert done == record(status="Released", updated_at=later)
+    with pytest.raises(ValueError, match="intent 'deleting'"):
+        in_flight.with_changes(now=later, intent="deleting")
+
+
+def test_an_intent_given_as_a_str_enum_member_is_kept_as_its_plain_value():
+    class Operation(enum.StrEnum):
+        EXPAND = "expand"
+
+    made = record(intent=Operation.EXPAND)
+    assert type(made.intent) is str
+    assert made.intent == "expand"
 
 
 def test_times_are_normalised_to_utc():

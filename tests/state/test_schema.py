@@ -26,6 +26,13 @@ def test_the_migrations_create_the_tables_the_backends_recognise():
         assert f" {column} " in text
 
 
+def test_version_two_adds_the_intent_column_to_records():
+    (migration,) = schema.pending(1)
+    assert migration.version == 2
+    assert migration.statements == ("ALTER TABLE records ADD COLUMN intent TEXT",)
+    assert schema.RECORD_COLUMNS[-1] == "intent"
+
+
 def test_a_newer_version_is_refused_saying_so():
     with pytest.raises(StateError, match="written by a newer rune-sync"):
         schema.check_version(schema.SCHEMA_VERSION + 1, where="s.db")

@@ -1,11 +1,15 @@
 """The SQLite state: the backend contract, plus what only a file state promises.
 
 File modes, WAL, refusing files that are not ours without touching them, refusing a
-newer schema, damage detection, and that one step is one small write.
+newer schema, migrating an older one in one transaction, damage detection, and that one
+step is one small write.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import os
 import sqlite3
 import stat
@@ -16,11 +20,16 @@ from pathlib import Path
 import pytest
 
 from rune_sync.errors import StateCorruptError, StateError
-from rune_sync.state import DEFAULT_PATH, StateNotFoundError, open_backend
+from rune_sync.state import DEFAULT_PATH, StateNotFoundError, open_backend, schema
 from rune_sync.state import sqlite as sqlite_state
 from rune_sync.state.lock import sidecar_path
-from rune_sync.state.model import LockInfo
-from rune_sync.testing.state import StateBackendContract, contract_record
+from rune_sync.state.model import LockInfo, StateRecord, format_timestamp
+from rune_sync.testing.state import (
+    StateBackendContract,
+    class_record,
+    contract_record,
+    snapshot_record,
+)
 
 
 class TestSqliteContract(StateBackendContract):
@@ -345,3 +354,194 @@ def test_one_put_appends_a_few_pages_not_the_whole_state(tmp_path):
 def test_put_of_a_record_with_a_non_json_spec_is_refused_before_storage(tmp_path):
     with pytest.raises(ValueError, match=r"spec\.when"):
         contract_record(1).with_changes(now=contract_record(1).created_at, spec={"when": object()})  # type: ignore[dict-item]
+
+
+# --------------------------------------------------------------------------- migrating
+
+_VERSION_ONE_COLUMNS = (
+    "address, kind, status, retained, handle, driver, spec, spec_digest, bound_claim, "
+    "owner_service, attempts, failed_runs, failure_message, driver_parameters, created_at, "
+    "updated_at"
+)
+
+
+def _version_one_records() -> list[StateRecord]:
+    records = [contract_record(i) for i in range(6)] + [class_record(), snapshot_record()]
+    return [dataclasses.replace(r, intent=None) for r in records]
+
+
+def _version_one_state(path: Path, records: list[StateRecord]) -> str:
+    """A state as a rune-sync of schema version 1 left it; returns its lineage.
+
+    Its opening (``_initialise``: the version 1 statements, the mark and the meta rows in
+    one transaction, then WAL mode) and its writes, done with sqlite3 alone.
+    """
+    lineage = "0b6f4c8e-2a51-4c61-9d0e-7f3a5b2c1d40"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in schema.MIGRATIONS[0].statements:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA application_id = {sqlite_state.APPLICATION_ID}")
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [
+                ("lineage", lineage),
+                ("serial", "4"),
+                ("source", ""),
+                ("schema_version", "1"),
+                ("created_by", "rune-sync 0.1.0"),
+                ("created_at", "2025-01-01T00:00:00.000000Z"),
+            ],
+        )
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.executemany(
+            f"INSERT INTO records ({_VERSION_ONE_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    str(r.address),
+                    r.kind.value,
+                    r.status,
+                    int(r.retained),
+                    r.handle,
+                    r.driver,
+                    r.spec_json,
+                    r.spec_digest,
+                    r.bound_claim,
+                    r.owner_service,
+                    r.attempts,
+                    r.failed_runs,
+                    r.failure_message,
+                    json.dumps(dict(r.driver_parameters), sort_keys=True, ensure_ascii=False),
+                    format_timestamp(r.created_at),
+                    format_timestamp(r.updated_at),
+                )
+                for r in records
+            ],
+        )
+    finally:
+        conn.close()
+    path.chmod(0o600)
+    return lineage
+
+
+def _raw(path: Path) -> tuple[str, list[str], list[tuple[object, ...]]]:
+    """The stored schema version, the columns of ``records`` and its rows, read directly."""
+    with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
+        (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        columns = [str(row[1]) for row in conn.execute("PRAGMA table_info(records)")]
+        rows = conn.execute("SELECT * FROM records ORDER BY address").fetchall()
+    return str(version), columns, rows
+
+
+def test_the_version_one_builder_makes_what_version_one_code_read(tmp_path):
+    path = tmp_path / "state.db"
+    _version_one_state(path, _version_one_records())
+    version, columns, rows = _raw(path)
+    assert version == "1"
+    assert columns == list(schema.RECORD_COLUMNS[:-1])
+    assert len(rows) == len(_version_one_records())
+
+
+@pytest.mark.parametrize("create", [False, True], ids=["read-only open", "open to write"])
+def test_a_version_one_state_is_migrated_as_it_opens_and_reads_with_nothing_in_flight(
+    tmp_path, create
+):
+    path = tmp_path / "state.db"
+    records = _version_one_records()
+    lineage = _version_one_state(path, records)
+    with open_backend(path, create=create) as state:
+        assert state.load_all() == {r.address: r for r in records}
+        assert {r.intent for r in state.records()} == {None}
+        meta = state.meta()
+        assert (meta.lineage, meta.serial, meta.source) == (lineage, 4, None)
+        assert meta.schema_version == schema.SCHEMA_VERSION == 2
+        assert meta.created_by == "rune-sync 0.1.0"
+    version, columns, _ = _raw(path)
+    assert (version, columns) == ("2", list(schema.RECORD_COLUMNS))
+
+
+def test_a_migrated_version_one_state_takes_writes_with_intents(tmp_path):
+    path = tmp_path / "state.db"
+    records = _version_one_records()
+    _version_one_state(path, records)
+    in_flight = records[1].with_changes(now=records[1].updated_at, intent="expand")
+    with open_backend(path, create=False):  # what plan does: migrated here
+        pass
+    with open_backend(path, create=True) as state, state.lock(_info(), timeout=0):
+        state.put(in_flight)
+        state.put(contract_record(99))
+        assert state.bump_serial().serial == 5
+    with open_backend(path, create=False) as state:
+        assert state.get(in_flight.address) == in_flight
+        assert state.get(contract_record(99).address) == contract_record(99)
+        assert state.get(records[2].address) == records[2]
+        assert state.meta().schema_version == 2
+
+
+def test_a_failed_migration_leaves_the_version_one_state_as_it_was(tmp_path):
+    # A trigger makes recording the new version fail after the column was added: the
+    # whole migration must roll back, not leave a version 1 state with a new column.
+    path = tmp_path / "state.db"
+    records = _version_one_records()
+    _version_one_state(path, records)
+    _sqlite_file(
+        path,
+        "CREATE TRIGGER no_meta_updates BEFORE UPDATE ON meta "
+        "BEGIN SELECT RAISE(ABORT, 'meta is frozen'); END;",
+    )
+    before = _raw(path)
+    for create in (False, True):
+        with pytest.raises(StateError, match="meta is frozen") as caught:
+            open_backend(path, create=create)
+        assert str(path) in str(caught.value)
+        assert _raw(path) == before
+    assert before[:2] == ("1", list(schema.RECORD_COLUMNS[:-1]))
+    _sqlite_file(path, "DROP TRIGGER no_meta_updates;")
+    with open_backend(path, create=False) as state:
+        assert state.load_all() == {r.address: r for r in records}
+    assert _raw(path)[:2] == ("2", list(schema.RECORD_COLUMNS))
+
+
+def test_commands_opening_a_version_one_state_at_once_migrate_it_once(tmp_path):
+    path = tmp_path / "state.db"
+    records = _version_one_records()
+    _version_one_state(path, records)
+    start = threading.Barrier(4)
+    loaded: list[int] = []
+    failures: list[BaseException] = []
+
+    def open_and_read() -> None:
+        try:
+            start.wait(10)
+            with open_backend(path, create=False) as state:
+                loaded.append(len(state.load_all()))
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_and_read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert failures == []
+    assert loaded == [len(records)] * 4
+    assert _raw(path)[:2] == ("2", list(schema.RECORD_COLUMNS))
+
+
+def test_a_state_of_the_next_schema_version_is_refused_unmodified(tmp_path):
+    path = tmp_path / "state.db"
+    _state_with_records(path, 3)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+            (str(schema.SCHEMA_VERSION + 1),),
+        )
+    conn.close()
+    before = _snapshot(tmp_path)
+    for create in (True, False):
+        with pytest.raises(StateError, match=f"schema version {schema.SCHEMA_VERSION + 1}"):
+            open_backend(path, create=create)
+    assert _snapshot(tmp_path) == before

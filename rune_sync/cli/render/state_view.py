@@ -64,11 +64,13 @@ def record_json(record: StateRecord) -> str:
 
 
 def record_lines(record: StateRecord) -> list[str]:
-    """Every field of one record; the spec pretty-printed as JSON."""
+    """Every field of one record; the spec pretty-printed as JSON. ``in flight`` is the
+    record's intent: the driver operation under way when it was written (``-``: none)."""
     retained = "yes (no longer in the source; kept for its handle)" if record.retained else "no"
     fields = [
         ("kind", record.kind.value),
         ("status", record.status),
+        ("in flight", record.intent or _NONE),
         ("retained", retained),
         ("driver", record.driver),
         ("handle", record.handle or _NONE),
