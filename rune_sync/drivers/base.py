@@ -17,7 +17,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import NewType, Protocol, TypeVar
+from typing import NewType, Protocol, TypeVar, runtime_checkable
 
 from rune_sync import errors
 from rune_sync.spec.model import AccessMode, Capabilities, StorageClass, Volume
@@ -251,6 +251,24 @@ class Driver(Protocol):
 
         A missing volume is an :class:`Observation` of kind ``MISSING``, not an error.
         Observing twice with nothing changed in between gives equal observations.
+        """
+        ...
+
+
+@runtime_checkable
+class SnapshotVerifier(Protocol):
+    """Optional: a driver that can check a snapshot against its source volume.
+
+    Apply calls it after a pre-destroy snapshot and destroys nothing unless it passes.
+    """
+
+    def verify_snapshot(
+        self, ctx: OpContext, source: VolumeHandle, snapshot: SnapshotHandle
+    ) -> str:
+        """Check that ``snapshot`` holds what ``source`` holds now.
+
+        Returns a short summary of what was compared (``"120 files, 4.5 MB"``); raises
+        a ``DriverError`` saying what differs.
         """
         ...
 

@@ -131,6 +131,30 @@ class LocalDriver:
             )
         )
 
+    def verify_snapshot(
+        self, ctx: OpContext, source: VolumeHandle, snapshot: SnapshotHandle
+    ) -> str:
+        """Compare file counts and bytes of the volume and its snapshot (a copy: cp -a)."""
+        scope = ErrorScope.of(self.NAME, "verify-snapshot", ctx)
+        counts = []
+        for tree, handle in ((self._volumes, source), (self._snapshots, snapshot)):
+            namespace, name = self._parse(tree, handle, scope)
+            with (
+                _os_errors(scope, f"counting {handle}"),
+                tree.open_namespace(namespace) as ns_fd,
+                _open_source(ns_fd, name, handle, scope) as fd,
+            ):
+                counts.append(localfs.census(fd))
+        volume, copy = counts
+        if volume != copy:
+            raise scope.error(
+                errors.DriverError,
+                f"snapshot {snapshot} does not match {source}: {copy.files} files and "
+                f"{copy.bytes} bytes in the snapshot, {volume.files} files and "
+                f"{volume.bytes} bytes in the volume",
+            )
+        return f"{volume.files} files, {volume.bytes} bytes"
+
     def restore_from_snapshot(self, ctx: OpContext, request: RestoreRequest) -> VolumeHandle:
         scope = ErrorScope.of(self.NAME, "restore", ctx)
         require_snapshots(self.CAPABILITIES, scope)

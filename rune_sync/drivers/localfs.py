@@ -238,6 +238,35 @@ def _open_or_none(opener: Callable[[], int]) -> int | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class Census:
+    """What a tree holds: entries that are not directories, and bytes in regular files."""
+
+    files: int
+    bytes: int
+
+
+def census(dir_fd: int) -> Census:
+    """Count the tree below ``dir_fd`` without following symlinks (``os.fwalk`` is fd-based).
+
+    Every non-directory entry counts as a file (hard links once per name, as ``cp -a``
+    copies them); unreadable subdirectories raise, so a census is never a guess.
+    """
+    files = 0
+    total = 0
+
+    def fail(exc: OSError) -> None:
+        raise exc
+
+    for _dirpath, _dirs, entries, fd in os.fwalk(".", dir_fd=dir_fd, onerror=fail):
+        for name in entries:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            files += 1
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return Census(files=files, bytes=total)
+
+
 def observe_path(path: str) -> Observation:
     """What is at the absolute ``path``: one ``lstat`` (its parents are followed)."""
     try:
