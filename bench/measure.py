@@ -6,6 +6,8 @@ import os
 import resource
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,15 +24,17 @@ def run_once(
     argv: Sequence[str], *, cwd: str | None = None, env: dict[str, str] | None = None
 ) -> Run:
     """Time one process; peak RSS comes from wait4's rusage of that child alone."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        list(argv), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.stderr is not None:
-        proc.stderr.close()
+    # stderr goes to a file: a pipe nobody reads fills up and blocks the child.
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode not in (0, 2):
+            err.seek(0)
+            tail = err.read()[-2000:].decode("utf-8", "replace")
+            print(f"{' '.join(argv)} exited {proc.returncode}:\n{tail}", file=sys.stderr)
     return Run(wall, usage.ru_maxrss / 1024, proc.returncode)
 
 

@@ -30,6 +30,7 @@ EXIT_USAGE = 64
 COMMANDS = {
     "validate": "rune_sync.cli.validate:validate",
     "plan": "rune_sync.cli.plan:plan",
+    "apply": "rune_sync.cli.apply:apply",
     "show": "rune_sync.cli.show:show",
     "state": "rune_sync.cli.state:state",
     "schema": "rune_sync.cli.schema:schema",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -158,3 +159,44 @@ def plan_options(func: F) -> F:
     for decorate in reversed(decorators):
         wrapper = decorate(wrapper)
     return cast(F, wrapper)  # click keeps the callable's shape; only the flags are folded
+
+
+_DURATION = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``0``, ``300ms``, ``30s``, ``10m``, ``1h`` (DESIGN §12); decimals allowed
+    (``1.5s``). Raises ``ValueError`` for anything else."""
+    spelled = text.strip()
+    if spelled == "0":
+        return 0.0
+    match = _DURATION.fullmatch(spelled)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration: write e.g. 0, 300ms, 30s, 10m or 1h")
+    return float(match["number"]) * _SECONDS[match["unit"]]
+
+
+class DurationType(click.ParamType[float]):
+    name = "DURATION"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def lock_timeout_option(func: F) -> F:
+    return click.option(
+        "--lock-timeout",
+        type=DurationType(),
+        default="0",
+        show_default=True,
+        help="How long to wait for the state's lock: 0 fails at once naming the holder; "
+        "e.g. 300ms, 30s, 10m, 1h.",
+    )(func)

@@ -18,7 +18,6 @@ Commands stay thin: parse, call the state API, hand the values to
 from __future__ import annotations
 
 import difflib
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,42 +26,14 @@ from typing import IO
 
 import click
 
-from rune_sync.cli import options, pipeline
+from rune_sync.cli import locking, options, pipeline
 from rune_sync.cli.render import state_view
 from rune_sync.spec.model import Address
 from rune_sync.state import export
 from rune_sync.state.backend import StateBackend, StateNotFoundError, open_backend
-from rune_sync.state.model import LockInfo, StateRecord
+from rune_sync.state.model import StateRecord
 
-_DURATION = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)")
-_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _SUGGESTIONS = 3
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``0``, ``300ms``, ``30s``, ``10m``, ``1h`` (DESIGN §12); decimals allowed
-    (``1.5s``). Raises ``ValueError`` for anything else."""
-    spelled = text.strip()
-    if spelled == "0":
-        return 0.0
-    match = _DURATION.fullmatch(spelled)
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration: write e.g. 0, 300ms, 30s, 10m or 1h")
-    return float(match["number"]) * _SECONDS[match["unit"]]
-
-
-class DurationType(click.ParamType[float]):
-    name = "DURATION"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        if isinstance(value, float):
-            return value
-        try:
-            return parse_duration(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
 
 
 class AddressType(click.ParamType[Address]):
@@ -83,17 +54,6 @@ def _address_argument(func: options.F) -> options.F:
     return click.argument("address", type=AddressType())(func)
 
 
-def _lock_timeout_option(func: options.F) -> options.F:
-    return click.option(
-        "--lock-timeout",
-        type=DurationType(),
-        default="0",
-        show_default=True,
-        help="How long to wait for the state's lock: 0 fails at once naming the holder; "
-        "e.g. 300ms, 30s, 10m, 1h.",
-    )(func)
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -102,19 +62,6 @@ def _existing(target: str) -> Iterator[StateBackend]:
     """The state at ``target``, which must exist; nothing is created."""
     with open_backend(target, create=False) as backend:
         yield backend
-
-
-@contextmanager
-def _locked(backend: StateBackend, *, command: str, timeout: float) -> Iterator[None]:
-    """Hold the state's lock for the block. With a ``timeout`` and a holder, say on stderr
-    who holds it before waiting; the lock error names the holder either way."""
-    if timeout > 0:
-        holder = backend.lock_info()
-        if holder is not None:
-            click.echo(state_view.waiting(holder, timeout), err=True)
-    info = LockInfo.for_this_process(command=command, now=datetime.now(UTC))
-    with backend.lock(info, timeout=timeout):
-        yield
 
 
 def _record(backend: StateBackend, address: Address) -> StateRecord:
@@ -197,7 +144,7 @@ def pull(state: str | None) -> None:
     is_flag=True,
     help="Replace the state even with a document of another lineage or an older serial.",
 )
-@_lock_timeout_option
+@options.lock_timeout_option
 def push(file: IO[bytes], state: str | None, force: bool, lock_timeout: float) -> None:
     """Replace the state with the document in FILE (`-`: stdin), as `pull` wrote it.
 
@@ -210,7 +157,7 @@ def push(file: IO[bytes], state: str | None, force: bool, lock_timeout: float) -
     target = pipeline.state_target(state)
     with (
         pipeline.writable_state(target) as backend,
-        _locked(backend, command=_command_line("push"), timeout=lock_timeout),
+        locking.hold(backend, command=_command_line("push"), timeout=lock_timeout),
     ):
         meta = export.push(backend, document, force=force)
     click.echo(state_view.pushed(meta, count=len(snapshot.records), location=target))
@@ -219,11 +166,11 @@ def push(file: IO[bytes], state: str | None, force: bool, lock_timeout: float) -
 @state.command()
 @_address_argument
 @options.state_option
-@_lock_timeout_option
+@options.lock_timeout_option
 def rm(address: Address, state: str | None, lock_timeout: float) -> None:
     """Forget ADDRESS for good (a retained record too); its data is not touched."""
     with _existing(pipeline.state_target(state)) as backend:
-        with _locked(backend, command=_command_line("rm", address), timeout=lock_timeout):
+        with locking.hold(backend, command=_command_line("rm", address), timeout=lock_timeout):
             record = _record(backend, address)
             before = backend.meta()
             with backend.transaction() as writer:
@@ -237,11 +184,11 @@ def rm(address: Address, state: str | None, lock_timeout: float) -> None:
 @state.command()
 @_address_argument
 @options.state_option
-@_lock_timeout_option
+@options.lock_timeout_option
 def retry(address: Address, state: str | None, lock_timeout: float) -> None:
     """Un-stall ADDRESS: the next apply tries a Stalled resource again."""
     with _existing(pipeline.state_target(state)) as backend:
-        with _locked(backend, command=_command_line("retry", address), timeout=lock_timeout):
+        with locking.hold(backend, command=_command_line("retry", address), timeout=lock_timeout):
             record = _record(backend, address)
             try:
                 retried = record.unstall(now=datetime.now(UTC))

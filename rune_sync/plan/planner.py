@@ -435,6 +435,15 @@ def _gone(pin: PlanInput, have: StateRecord) -> Change:
             diffs=(FieldDiff(op=DiffOp.CHANGE, path="status", old=have.status, new=status),),
             **common,
         )
+    if have.status == VolumeStatus.STALLED:
+        return Change(
+            action=Action.NOOP,
+            status=have.status,
+            reason=f"removed from the source, but Stalled after {have.failed_runs} failed "
+            f"runs ({have.failure_message or 'no message'}); run `rune-sync state retry "
+            f"{address}` to try again",
+            **common,
+        )
     policy = str(have.spec.get("reclaimPolicy", "retain"))
     if address.kind is Kind.SNAPSHOT:
         if pin.options.allow_destroy:

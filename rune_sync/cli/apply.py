@@ -1,0 +1,223 @@
+"""``rune-sync apply [SOURCE | PLANFILE]``: plan and carry it out, or carry out a saved plan.
+
+A regular file is a saved plan (``plan --out``): it runs only while the state is where
+it was (lineage and serial) and the source still has the digest it was made from.
+Anything else is a source, planned here with plan's flags. The state's lock is held from
+the plan to the end. Without ``--auto-approve`` the plan is shown and a terminal must
+answer ``yes``; with no terminal apply refuses instead of waiting.
+
+Exit codes: 0 everything applied (a no-op included); 1 anything failed or was refused;
+64 usage; 128 + the signal number when stopped by Ctrl-C (SIGINT) or SIGTERM — after
+the running operations finished and were recorded. A second signal aborts at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from rune_sync.apply import engine
+from rune_sync.apply.events import Reporter
+from rune_sync.cli import locking, options, pipeline, wiring
+from rune_sync.cli import plan as plan_cmd
+from rune_sync.cli.render import apply_view
+from rune_sync.errors import PlanError, RuneSyncError, SpecError, UnsafePlanError
+from rune_sync.plan import planfile
+from rune_sync.plan.model import Options, Plan
+from rune_sync.state.model import SourceInfo, SourceKind
+
+APPROVAL_WORD = "yes"
+
+
+class Declined(RuneSyncError):
+    """The operator did not approve, or could not be asked."""
+
+
+@click.command()
+@click.argument("target", required=False, default=".", metavar="[SOURCE | PLANFILE]")
+@options.runefile_option
+@options.state_option
+@options.secrets_dir_option
+@options.format_option("text", "json")
+@options.no_color_option
+@options.plan_options
+@options.lock_timeout_option
+@click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 256),
+    default=10,
+    show_default=True,
+    help="How many driver operations run at once.",
+)
+@click.option(
+    "--stall-after",
+    type=click.IntRange(1, 1000),
+    default=3,
+    show_default=True,
+    help="Failed runs after which a volume is Stalled (until `rune-sync state retry`).",
+)
+def apply(
+    target: str,
+    runefile: Path | None,
+    state: str | None,
+    secrets_dir: Path | None,
+    output_format: str,
+    no_color: bool,
+    plan_options: Options,
+    lock_timeout: float,
+    auto_approve: bool,
+    parallelism: int,
+    stall_after: int,
+) -> int:
+    """Carry out the plan for SOURCE (planned now), or the saved plan PLANFILE."""
+    as_json = output_format == "json"
+    saved = planfile.load(Path(target)) if Path(target).is_file() else None
+    source_dir = _saved_source(saved) if saved is not None else target
+    try:
+        loaded = pipeline.load_source(pipeline.SourceArgs(source=source_dir, runefile=runefile))
+    except SpecError as exc:
+        plan_cmd.report_spec_error(exc)
+        return 1
+    for warning in loaded.warnings:
+        click.echo(str(warning), err=True)
+    registry = wiring.driver_registry(loaded.runefile.storage)
+    state_at = pipeline.state_target(state, loaded.runefile)
+    out = apply_view.JsonLines() if as_json else None
+    with (
+        pipeline.writable_state(state_at) as backend,
+        locking.hold(backend, command=f"rune-sync apply {target}", timeout=lock_timeout),
+    ):
+        meta = backend.meta()
+        if saved is not None:
+            planfile.require_fresh(
+                saved,
+                lineage=meta.lineage,
+                serial=meta.serial,
+                input_digest=loaded.validated.digest,
+            )
+            the_plan = saved
+        else:
+            view = pipeline.StateView(meta=meta, records=backend.load_all())
+            the_plan = pipeline.make_plan(loaded, view, plan_options, registry)
+        if out is not None:
+            out.plan(the_plan)
+        else:
+            plan_cmd.emit(the_plan, output_format="text", no_color=no_color)
+        refused = engine.refusals(the_plan)
+        if refused:
+            raise UnsafePlanError(
+                "refusing to apply; nothing was changed:\n  " + "\n  ".join(refused)
+            )
+        if not the_plan.has_changes:
+            _finish(out, engine.Result(), "No changes. Nothing to apply.")
+            return 0
+        if not auto_approve:
+            _approve()
+        stop = threading.Event()
+        with _interruptible(stop) as received, _reporter(out, the_plan, no_color) as reporter:
+            result = engine.execute(
+                the_plan,
+                backend=backend,
+                drivers=registry.get,
+                reporter=reporter,
+                settings=engine.ApplySettings(parallelism=parallelism, stall_after=stall_after),
+                stop=stop,
+                source=_source_info(the_plan, loaded.validated.digest),
+            )
+    message = "\n".join(apply_view.summary_lines(result))
+    _finish(out, result, message)
+    if received:
+        return 128 + received[0]
+    return 0 if result.ok else 1
+
+
+def _finish(out: apply_view.JsonLines | None, result: engine.Result, message: str) -> None:
+    if out is not None:
+        out.summary(result, message=message)
+    else:
+        click.echo(message)
+
+
+def _saved_source(saved: Plan) -> str:
+    url = saved.source.get("url") if saved.source else None
+    if not isinstance(url, str) or not url:
+        raise PlanError("the saved plan does not say which source it was made from")
+    return url
+
+
+def _source_info(plan: Plan, digest: str) -> SourceInfo:
+    src = plan.source or {}
+    commit = src.get("commit")
+    return SourceInfo(
+        kind=SourceKind(str(src.get("kind") or "directory")),
+        url=str(src.get("url") or ""),
+        digest=digest,
+        commit=commit if isinstance(commit, str) else None,
+    )
+
+
+def _approve() -> None:
+    if not sys.stdin.isatty():
+        raise Declined(
+            "refusing to apply without approval: there is no terminal to ask on; "
+            "review the plan and pass --auto-approve"
+        )
+    answer = click.prompt(
+        f"Apply these changes? Only '{APPROVAL_WORD}' will be accepted",
+        default="",
+        show_default=False,
+        err=True,
+    )
+    if answer.strip() != APPROVAL_WORD:
+        raise Declined("apply cancelled; nothing was changed")
+
+
+@contextmanager
+def _reporter(out: apply_view.JsonLines | None, plan: Plan, no_color: bool) -> Iterator[Reporter]:
+    if out is not None:
+        yield out
+        return
+    from rune_sync.cli import console
+
+    if console.use_color(sys.stderr, no_color=no_color):
+        with apply_view.ProgressBar(total=plan.summary.changes) as bar:
+            yield bar
+        return
+    yield apply_view.LogLines()
+
+
+@contextmanager
+def _interruptible(stop: threading.Event) -> Iterator[list[int]]:
+    """First SIGINT/SIGTERM: stop scheduling, let running operations finish and be
+    recorded. Second: abort at once (each step was recorded before and after its call,
+    and the OS releases the lock with the process)."""
+    received: list[int] = []
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if received:
+            sys.stderr.write("Second interrupt: aborting at once.\n")
+            sys.stderr.flush()
+            os._exit(128 + signum)
+        received.append(signum)
+        stop.set()
+        sys.stderr.write(
+            "Stopping: no new operations start; waiting for the running ones to finish "
+            "and be recorded (interrupt again to abort at once).\n"
+        )
+        sys.stderr.flush()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
