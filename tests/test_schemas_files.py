@@ -32,6 +32,7 @@ EXPECTED_FILES = {
     "runefile.schema.json",
     "resources.schema.json",
     "plan.schema.json",
+    "apply-event.schema.json",
 }
 
 COMMON_DEFS = {
