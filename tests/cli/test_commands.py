@@ -70,7 +70,8 @@ def test_drivers_lists_builtins_with_capabilities(cli):
     assert rows["local"]["capabilities"]["snapshots"] is True
     assert rows["local-host"]["capabilities"]["accessModes"] == ["ReadOnlyMany", "ReadWriteOnce"]
     assert rows["local-host"]["capabilities"]["snapshots"] is False
-    assert rows["do-volume"]["implemented"] is False
+    assert rows["do-volume"]["implemented"] is True
+    assert rows["do-volume"]["capabilities"]["blockDevice"] is True
     text = cli("drivers")
     assert text.code == 0 and "local-host" in text.stdout
 

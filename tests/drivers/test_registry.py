@@ -16,6 +16,7 @@ import pytest
 from rune_sync import errors
 from rune_sync.drivers import do_volume
 from rune_sync.drivers.base import Driver
+from rune_sync.drivers.do_volume.driver import DoVolumeDriver
 from rune_sync.drivers.local import LocalDriver
 from rune_sync.drivers.local_host import LocalHostDriver
 from rune_sync.drivers.registry import DriverRegistry
@@ -97,8 +98,17 @@ def test_capabilities_are_declared_without_building_any_driver(tmp_path):
     assert built == ["counting"]
 
 
-def test_do_volume_is_declared_but_not_available(tmp_path):
+def test_do_volume_is_installed_through_its_entry_point(tmp_path):
     registry = DriverRegistry.from_entry_points(settings(tmp_path))
+    row = {info.name: info for info in registry.drivers()}["do-volume"]
+    assert (row.implemented, row.capabilities) == (True, do_volume.CAPABILITIES)
+    assert isinstance(registry.get("do-volume"), DoVolumeDriver)
+
+
+def test_a_declared_driver_without_an_implementation_refuses_to_be_built(tmp_path):
+    # A registry without the do-volume entry point still knows its declaration, so specs
+    # naming it validate, but using it is refused.
+    registry = DriverRegistry.from_factories({"local": LocalDriver}, settings(tmp_path))
     row = {info.name: info for info in registry.drivers()}["do-volume"]
     assert (row.implemented, row.capabilities) == (False, do_volume.CAPABILITIES)
     with pytest.raises(errors.UnsupportedOperation) as info:
@@ -117,7 +127,7 @@ def test_drivers_listing_is_a_plain_json_view(tmp_path):
     rows = [info.to_json() for info in registry.drivers()]
     assert [row["name"] for row in rows][:3] == ["do-volume", "local", "local-host"]
     assert rows[1]["capabilities"] == LocalDriver.CAPABILITIES.to_json()
-    assert rows[0]["implemented"] is False and rows[1]["problem"] is None
+    assert rows[0]["implemented"] is True and rows[1]["problem"] is None
 
 
 def test_explicit_drivers_must_match_their_key_and_have_names(tmp_path):
