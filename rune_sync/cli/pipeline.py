@@ -1,4 +1,5 @@
-"""Wires the stages for the commands: source → validate → expand → state → refresh → plan.
+"""Wires the stages for the commands: source → validate → expand → secrets → state →
+refresh → plan.
 
 The one place that strings the pipeline together; commands call it with typed options
 and hand its values to views. Settings precedence (DESIGN §2): flag > environment
@@ -13,9 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rune_sync import __version__
+from rune_sync import __version__, secrets
 from rune_sync.cli import wiring
-from rune_sync.diagnostics import Diagnostic
+from rune_sync.diagnostics import Diagnostic, has_errors, sorted_diagnostics
+from rune_sync.drivers.base import Observation
 from rune_sync.drivers.registry import DriverRegistry
 from rune_sync.errors import SpecError, ValidationError
 from rune_sync.plan import planner, refresh
@@ -67,6 +69,27 @@ def load_source(args: SourceArgs) -> Loaded:
     return Loaded(validated=validated, desired=desired, root=root)
 
 
+def secret_resolver(loaded: Loaded, secrets_dir: Path | None) -> secrets.Resolver:
+    """DESIGN §9's chain for this source: ``secrets_dir`` (``--secrets-dir``, else
+    ``RUNE_SYNC_SECRETS_DIR``), the ``RUNE_SECRET_*`` environment, the source's secrets."""
+    return secrets.Resolver.from_sources(
+        secrets_dir=secrets_dir, resources=loaded.validated.specs.secrets
+    )
+
+
+def check_secrets(loaded: Loaded, resolver: secrets.Resolver) -> tuple[Diagnostic, ...]:
+    """Every secret reference of the desired state resolves (DESIGN §3, §9).
+
+    Runs after :func:`load_source` and before any driver call (refresh included).
+    Raises ``ValidationError`` carrying an error per reference that does not resolve
+    (with the source's warnings); returns the warnings the secret sources raised.
+    """
+    found = secrets.check(loaded.desired, resolver)
+    if has_errors(found):
+        raise ValidationError(sorted_diagnostics([*loaded.warnings, *found]))
+    return found
+
+
 def state_target(flag: str | None, runefile: Runefile | None = None) -> str:
     """Where the state lives: --state, else RUNE_SYNC_STATE, else the runefile, else default."""
     if flag:
@@ -107,11 +130,20 @@ def writable_state(target: str) -> Iterator[StateBackend]:
 
 
 def make_plan(
-    loaded: Loaded, state: StateView, options: Options, registry: DriverRegistry | None = None
+    loaded: Loaded,
+    state: StateView,
+    options: Options,
+    registry: DriverRegistry | None = None,
+    *,
+    resolver: secrets.Resolver | None = None,
 ) -> Plan:
-    """Refresh (unless switched off) and plan; stamps the plan with its provenance."""
+    """Refresh (unless switched off) and plan; stamps the plan with its provenance.
+
+    With ``resolver``, refresh hands drivers their recorded parameters with secret
+    references resolved, and cleans resolved values out of their errors.
+    """
     registry = registry or wiring.driver_registry(loaded.runefile.storage)
-    observations = refresh.observe(state.records, registry) if options.refresh else {}
+    observations = _refresh(state, registry, resolver) if options.refresh else {}
     plan = planner.make_plan(
         planner.PlanInput(
             desired=loaded.desired,
@@ -134,6 +166,15 @@ def make_plan(
         },
         tool_version=__version__,
     )
+
+
+def _refresh(
+    state: StateView, registry: DriverRegistry, resolver: secrets.Resolver | None
+) -> dict[Address, Observation]:
+    if resolver is None:
+        return refresh.observe(state.records, registry)
+    drivers = secrets.GuardedDrivers(registry.get, resolver.redactor)
+    return refresh.observe(state.records, drivers, resolve=resolver)
 
 
 def spec_problems(exc: SpecError) -> tuple[Diagnostic, ...]:

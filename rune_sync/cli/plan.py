@@ -83,14 +83,16 @@ def plan(
     """Show what apply would change, field by field, and which data it would destroy."""
     try:
         loaded = pipeline.load_source(pipeline.SourceArgs(source=source, runefile=runefile))
+        resolver = pipeline.secret_resolver(loaded, secrets_dir)
+        secret_warnings = pipeline.check_secrets(loaded, resolver)
     except SpecError as exc:
         report_spec_error(exc)
         return 1
-    for warning in loaded.warnings:
+    for warning in (*loaded.warnings, *secret_warnings):
         click.echo(str(warning), err=True)
     target = pipeline.state_target(state, loaded.runefile)
     view = pipeline.read_state(target)
-    result = pipeline.make_plan(loaded, view, plan_options)
+    result = pipeline.make_plan(loaded, view, plan_options, resolver=resolver)
     emit(result, output_format=output_format, no_color=no_color)
     if result.mass_delete:
         raise UnsafePlanError(

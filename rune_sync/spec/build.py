@@ -7,6 +7,8 @@ is raised as :class:`BuildProblem` with the field path. No cross-resource knowle
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,8 +31,10 @@ from rune_sync.spec.model import (
     Volume,
     VolumeMount,
     frozen_map,
+    frozen_values,
 )
 from rune_sync.spec.names import DEFAULT_NAMESPACE, split_qualified
+from rune_sync.spec.secrets import SecretValue
 
 Spec = StorageClass | Volume | Snapshot | Service | Secret
 
@@ -174,12 +178,32 @@ def secret_keys(data: Mapping[str, Any]) -> frozenset[str]:
     return frozenset()
 
 
+def secret_values(data: Mapping[str, Any]) -> dict[str, SecretValue]:
+    """The text of each key, masked. A ``valueBase64`` that does not decode to UTF-8
+    text is left out: it may serve a secret mount, never a driver parameter."""
+    values = data.get("data")
+    if isinstance(values, Mapping):
+        return {key: SecretValue(str(text)) for key, text in values.items()}
+    if isinstance(values, list):
+        return {item["key"]: SecretValue(str(item["value"])) for item in values}
+    if "value" in data:
+        return {"value": SecretValue(str(data["value"]))}
+    if "valueBase64" in data:
+        try:
+            raw = base64.b64decode("".join(str(data["valueBase64"]).split()), validate=True)
+            return {"value": SecretValue(raw.decode("utf-8"))}
+        except (binascii.Error, UnicodeDecodeError):
+            return {}  # binary data: the key exists, a parameter cannot use it
+    return {}
+
+
 def secret(data: Mapping[str, Any], origin: Origin) -> Secret:
     return Secret(
         name=data["name"],
         namespace=data.get("namespace") or DEFAULT_NAMESPACE,
         type=data.get("type", "static"),
         keys=secret_keys(data),
+        values=frozen_values(secret_values(data)),
         origin=origin,
     )
 

@@ -2,7 +2,8 @@
 
 ``rune-sync explain CODE`` prints these; the loader, the schema pass and the rules use
 the codes. A code, once published, keeps its meaning. RS0xx: reading files; RS1xx:
-schema; RS2xx: rules across resources; RS3xx: the runefile.
+schema; RS2xx: rules across resources; RS3xx: the runefile; RS4xx: secrets, looked up by
+plan and apply (validate checks references for form only).
 """
 
 from __future__ import annotations
@@ -355,6 +356,43 @@ _CODES = (
         "several runefiles",
         "More than one of runefile.yaml, runefile.yml and runefile.toml sits at the source "
         "root; the first in that order is used. This is a warning.",
+    ),
+    Code(
+        "RS401",
+        "secret reference does not resolve",
+        "A secret: reference (or a legacy apiTokenSecretRef) in the parameters of a volume "
+        "or class names a secret or key that none of the sources has. plan and apply look "
+        "in this order: the secrets directory (--secrets-dir or RUNE_SYNC_SECRETS_DIR, file "
+        "DIR/<namespace>/<name>/<key>), the environment variable "
+        "RUNE_SECRET_<NAMESPACE>_<NAME>_<KEY> (upper-cased, every character that is not a "
+        "letter or digit replaced by _), then secret resources in the source. A shorthand "
+        "secret:<name>/<key> is looked up in the namespace of the volume that uses it. The "
+        "message lists every place looked in. Nothing is planned or applied.",
+    ),
+    Code(
+        "RS402",
+        "secret found but refused",
+        "A source has the secret but rune-sync must not use it: a file of the secrets "
+        "directory that leads outside it through a symlink, that cannot be read, is not a "
+        "regular file, is larger than 1 MiB or is not UTF-8 text; or a secret resource "
+        "whose valueBase64 is binary data (a driver parameter must be text). Fix the file "
+        "or the secret; rune-sync does not fall back to a later source.",
+    ),
+    Code(
+        "RS403",
+        "secrets readable by others",
+        "The secrets directory, or a file of it that served a reference, grants group or "
+        "others access. Keep secrets readable by their owner only: chmod -R go-rwx DIR. "
+        "Given once per run. This is a warning.",
+    ),
+    Code(
+        "RS404",
+        "one environment variable serves two secrets",
+        "Environment variable names lose case and punctuation: namespace a-b with secret c "
+        "and namespace a with secret b-c both read RUNE_SECRET_A_B_C_<KEY>. The run took "
+        "two different secrets from one variable, so both got the same value. Put them in "
+        "the secrets directory (DIR/<namespace>/<name>/<key>), which is read before the "
+        "environment. This is a warning.",
     ),
 )
 

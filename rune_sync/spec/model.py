@@ -16,17 +16,26 @@ from typing import TYPE_CHECKING
 
 from rune_sync.spec.names import DEFAULT_NAMESPACE
 from rune_sync.spec.quantity import Quantity
+from rune_sync.spec.secrets import SecretValue
 
 if TYPE_CHECKING:
     from rune_sync.spec.load import Origin
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
+NO_VALUES: Mapping[str, SecretValue] = MappingProxyType({})
 
 
 def frozen_map(values: Mapping[str, str] | None) -> Mapping[str, str]:
     """A read-only copy (shared empty mapping when there is nothing)."""
     if not values:
         return EMPTY
+    return MappingProxyType(dict(values))
+
+
+def frozen_values(values: Mapping[str, SecretValue]) -> Mapping[str, SecretValue]:
+    """A read-only copy of a secret's values (shared empty mapping when there are none)."""
+    if not values:
+        return NO_VALUES
     return MappingProxyType(dict(values))
 
 
@@ -269,13 +278,18 @@ class Service:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Secret:
-    """A secret resource from the source. ``keys`` are its key names; values stay in
-    :mod:`rune_sync.spec.secrets` types and are never part of the spec's repr."""
+    """A secret resource from the source. ``keys`` are its key names; ``values`` holds
+    the text of each key that has one, as :class:`SecretValue` objects that mask themselves,
+    and is never part of the spec's repr or equality. A ``valueBase64`` that is not
+    UTF-8 text has a key but no value (it cannot serve a driver parameter)."""
 
     name: str
     namespace: str
     type: str = "static"
     keys: frozenset[str] = frozenset()
+    values: Mapping[str, SecretValue] = field(
+        default_factory=lambda: NO_VALUES, compare=False, repr=False
+    )
     origin: Origin | None = field(default=None, compare=False, repr=False)
 
     @property

@@ -417,12 +417,6 @@ def test_plan_reads_the_default_state_in_the_working_directory(plan_cli, source,
     assert result.code == 0, result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: plan does not check that secret references resolve; DESIGN §3/§9 and CLI.md "
-    "say a missing secret or key is an error (exit 1 naming the reference) before any "
-    "driver call",
-)
 def test_missing_secret_is_an_error_naming_the_reference(plan_cli, tmp_path):
     src = write_source(
         tmp_path / "src",

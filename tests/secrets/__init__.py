@@ -1,0 +1,1 @@
+"""Tests of :mod:`rune_sync.secrets`: real directories, files and environments."""
