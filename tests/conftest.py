@@ -64,3 +64,22 @@ def run_cli(
 @pytest.fixture
 def cli() -> Callable[..., Result]:
     return run_cli
+
+
+@pytest.fixture
+def do_api():
+    """A fake DigitalOcean API v2 on 127.0.0.1 (see ``tests/fakes/digitalocean.py``).
+
+    Yields the running ``FakeDigitalOcean``: ``.url``, ``.token`` (full access), helpers to
+    add tokens and droplets, fault switches and the request log. Stopped afterwards; a bug
+    inside the fake fails the test that met it.
+    """
+    from tests.fakes.digitalocean import FakeDigitalOcean
+
+    fake = FakeDigitalOcean().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    if fake.internal_errors:
+        pytest.fail("the fake DigitalOcean API failed:\n" + "\n".join(fake.internal_errors))

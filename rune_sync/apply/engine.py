@@ -102,6 +102,9 @@ def execute(
 ) -> Result:
     """Carry out ``plan``; the caller holds ``backend``'s lock.
 
+    ``resolve`` turns each call's recorded parameters into the driver's, given the
+    consuming volume's namespace (secret references resolved); identity when None.
+
     Raises :class:`UnsafePlanError` (before anything is written) when the plan holds a
     blocked change or tripped the mass-delete breaker. Failures of single changes do
     not raise: they are in the result, and in the state.

@@ -34,6 +34,13 @@ class Recorder:
         self._records = dict(records)
         self._clock = clock
         self._lock = threading.Lock()
+        # Pre-destroy snapshots a killed run left unfinished, by the volume they protect:
+        # the next destroy of that volume reuses the name (and the driver its leftovers).
+        self._unfinished_copies = {
+            str(r.spec.get("preDestroyOf")): r.address
+            for r in records.values()
+            if r.intent == "predestroy-snapshot" and r.spec.get("preDestroyOf")
+        }
 
     def now(self) -> datetime:
         return self._clock()
@@ -41,6 +48,11 @@ class Recorder:
     def get(self, address: Address) -> StateRecord | None:
         with self._lock:
             return self._records.get(address)
+
+    def unfinished_copy(self, volume: Address) -> Address | None:
+        """The pre-destroy snapshot of ``volume`` a killed run left in flight, if any."""
+        with self._lock:
+            return self._unfinished_copies.get(str(volume))
 
     def create(self, address: Address, **fields: Any) -> StateRecord:
         """Write a new record (replacing any at ``address``)."""

@@ -47,9 +47,11 @@ from rune_sync.spec import quantity
 from rune_sync.spec.model import AccessMode, Address, Kind, SnapshotStatus, VolumeStatus
 from rune_sync.state.model import CLASS_AVAILABLE, StateRecord
 
-ParameterResolver = Callable[[Mapping[str, str]], Mapping[str, str]]
-"""Turns recorded parameters (secret references as written) into the values a driver
-gets; the identity until secret references are supported."""
+ParameterResolver = Callable[[str, Mapping[str, str]], Mapping[str, str]]
+"""``(namespace, parameters)`` → what a driver gets: recorded parameters (secret
+references as written) resolved in the consuming volume's ``namespace`` (shorthand
+references depend on it). Raises ``DriverConfigError`` for one that does not resolve.
+The identity when none is given."""
 
 PREDESTROY = "predestroy"
 _NAME_MAX = 63
@@ -80,7 +82,7 @@ class StepContext:
     policy: retry.RetryPolicy
     stop: threading.Event
     stall_after: int
-    resolve: ParameterResolver = field(default=lambda params: params)
+    resolve: ParameterResolver = field(default=lambda namespace, params: params)
 
 
 def predestroy_name(volume: str, stamp: str) -> str:
@@ -189,7 +191,7 @@ class _Step:
         return None, "updated"
 
     def _forget(self) -> tuple[str | None, str]:
-        have = self._have()
+        have = self._settled() if self.change.address.kind is Kind.VOLUME else self._have()
         self.rec.update(have, retained=True, intent=None)
         return have.handle, f"forgotten; the data stays at {have.handle}"
 
@@ -197,6 +199,11 @@ class _Step:
 
     def _volume_create(self) -> tuple[str | None, str]:
         have = self.rec.get(self.change.address)
+        if have is not None and have.intent == "delete" and have.handle:
+            # An interrupted run was deleting it (with the flag that allowed it): finish
+            # that, so the volume is made anew rather than from a half-deleted tree.
+            self._delete_volume(have)
+            have = self.rec.get(self.change.address)
         handle = self._provision(have)
         verb = "restored" if self._after().get("restoreFrom") else "created"
         return handle, f"{verb} ({handle})"
@@ -284,15 +291,39 @@ class _Step:
         notes.append(status)
         return have.handle, "updated (" + ", ".join(notes) + ")"
 
-    def _volume_replace(self) -> tuple[str | None, str]:
+    def _settled(self) -> StateRecord:
+        """The record, with the handle an interrupted provision never recorded found again.
+
+        A kill between the driver's provision and the recorded result leaves no handle
+        although the volume may exist; provisioning is idempotent (it finds what the
+        earlier call made), so it tells where the volume is before it is destroyed,
+        replaced or forgotten."""
         have = self._have()
+        if have.handle or have.intent not in ("provision", "restore"):
+            return have
+        spec = have.spec
+        request = ProvisionRequest(
+            name=have.address.name,
+            namespace=have.address.namespace,
+            size=quantity.parse(str(spec["size"])),
+            access_mode=AccessMode(str(spec["accessMode"])),
+        )
+        driver = self._driver(have.driver)
+        ctx = self._ctx(have.driver_parameters)
+        handle: str = self._call(lambda: driver.provision(ctx, request))
+        return self.rec.update(
+            have, handle=handle, status=VolumeStatus.AVAILABLE.value, intent=None
+        )
+
+    def _volume_replace(self) -> tuple[str | None, str]:
+        have = self._settled()
         taken = self._before_destroy(have)
         self._delete_volume(have)
         handle = self._provision(self.rec.get(self.change.address))
         return handle, f"replaced ({handle}){taken}"
 
     def _volume_destroy(self) -> tuple[str | None, str]:
-        have = self._have()
+        have = self._settled()
         taken = self._before_destroy(have)
         self._delete_volume(have)
         self.rec.remove(have.address)
@@ -356,7 +387,15 @@ class _Step:
         return self._note(have, f"snapshot {address} taken first ({snap}{checked})")
 
     def _predestroy_address(self, have: StateRecord) -> Address:
-        """A name no record uses yet: two destroys in one second must not share a copy."""
+        """A name no record uses yet: two destroys in one second must not share a copy.
+
+        A copy a killed run left in flight is taken again under its own name, so its
+        record is finished and the driver clears its leftovers."""
+        unfinished = self.rec.unfinished_copy(have.address)
+        if unfinished is not None:
+            record = self.rec.get(unfinished)
+            if record is not None and record.intent == "predestroy-snapshot":
+                return unfinished
         stamp = self.rec.now().strftime("%Y%m%dt%H%M%Sz")
         namespace, volume = have.address.namespace, have.address.name
         address = Address(Kind.SNAPSHOT, namespace, predestroy_name(volume, stamp))
@@ -514,7 +553,12 @@ class _Step:
         )
 
     def _ctx(self, parameters: Mapping[str, str]) -> OpContext:
-        return OpContext(parameters=self.sc.resolve(parameters), address=str(self.change.address))
+        # The consuming volume's namespace: the volume's own; a snapshot's (and a
+        # pre-destroy snapshot's) is its source volume's, the same namespace.
+        namespace = self.change.address.namespace
+        return OpContext(
+            parameters=self.sc.resolve(namespace, parameters), address=str(self.change.address)
+        )
 
     def _driver(self, name: str) -> Driver:
         return self.sc.drivers(name)

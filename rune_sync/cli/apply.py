@@ -24,6 +24,7 @@ from types import FrameType
 
 import click
 
+from rune_sync import secrets
 from rune_sync.apply import engine
 from rune_sync.apply.events import Reporter
 from rune_sync.cli import locking, options, pipeline, wiring
@@ -84,10 +85,12 @@ def apply(
     source_dir = _saved_source(saved) if saved is not None else target
     try:
         loaded = pipeline.load_source(pipeline.SourceArgs(source=source_dir, runefile=runefile))
+        resolver = pipeline.secret_resolver(loaded, secrets_dir)
+        secret_warnings = pipeline.check_secrets(loaded, resolver)
     except SpecError as exc:
         plan_cmd.report_spec_error(exc)
         return 1
-    for warning in loaded.warnings:
+    for warning in (*loaded.warnings, *secret_warnings):
         click.echo(str(warning), err=True)
     registry = wiring.driver_registry(loaded.runefile.storage)
     state_at = pipeline.state_target(state, loaded.runefile)
@@ -107,7 +110,7 @@ def apply(
             the_plan = saved
         else:
             view = pipeline.StateView(meta=meta, records=backend.load_all())
-            the_plan = pipeline.make_plan(loaded, view, plan_options, registry)
+            the_plan = pipeline.make_plan(loaded, view, plan_options, registry, resolver=resolver)
         if out is not None:
             out.plan(the_plan)
         else:
@@ -127,11 +130,12 @@ def apply(
             result = engine.execute(
                 the_plan,
                 backend=backend,
-                drivers=registry.get,
+                drivers=secrets.GuardedDrivers(registry.get, resolver.redactor).get,
                 reporter=reporter,
                 settings=engine.ApplySettings(parallelism=parallelism, stall_after=stall_after),
                 stop=stop,
                 source=_source_info(the_plan, loaded.validated.digest),
+                resolve=resolver,
             )
     message = "\n".join(apply_view.summary_lines(result))
     _finish(out, result, message)

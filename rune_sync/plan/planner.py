@@ -229,6 +229,15 @@ def _compare_volume(
             handle=have.handle,
             drift=f"{have.handle} no longer exists (removed outside rune-sync)",
         )
+    if have.intent == "delete" and have.handle:
+        return _create(
+            want,
+            "an interrupted run was deleting it (as --allow-destroy or --allow-replace "
+            "asked): the delete is finished and the volume created again",
+            before=_plain(have),
+            handle=have.handle,
+            destroys_data=True,
+        )
     if have.status in UNFINISHED_VOLUME or not have.handle:
         return _create(
             want,

@@ -120,11 +120,23 @@ class ProgressBar:
                 self._progress.console.print(f"[{style}]{escape(line(event))}[/]")
 
 
+NOT_RUN_SHOWN = 20
+"""Changes not run (skipped or never started) listed by name; the rest are counted."""
+
+
 def summary_lines(result: Result) -> list[str]:
-    """The closing summary: counts, then each failure with its reason."""
+    """The closing summary: counts, each failure with its reason, then what did not run."""
     lines = [result.summary()]
+    not_run = []
     for outcome in result.failed:
+        if outcome.message.startswith(("skipped", "not started")):
+            not_run.append(outcome)
+        else:
+            lines.append(f"  {outcome.address}: {outcome.message}")
+    for outcome in not_run[:NOT_RUN_SHOWN]:
         lines.append(f"  {outcome.address}: {outcome.message}")
+    if len(not_run) > NOT_RUN_SHOWN:
+        lines.append(f"  … and {len(not_run) - NOT_RUN_SHOWN} more not run")
     return lines
 
 

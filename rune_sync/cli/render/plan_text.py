@@ -99,14 +99,22 @@ def render(plan: Plan, *, color: bool = False, header: str | None = None) -> lis
         w.add(header)
         w.add("")
     active = [c for c in plan.changes if c.action is not Action.NOOP]
+    stalled = [c for c in plan.changes if c.action is Action.NOOP and c.status == "Stalled"]
     if active:
         w.add("rune-sync will perform these actions:")
         w.add("")
         for change in active:
             _change(w, change)
             w.add("")
+    elif stalled:
+        w.add("No changes to make, but Stalled resources are skipped:")
+        w.add("")
     else:
         w.add("No changes. The storage matches the source.")
+        w.add("")
+    for change in stalled:
+        w.add(w.text(f"! {change.address} is skipped: {change.reason}", "bold yellow"))
+    if stalled:
         w.add("")
     unchanged = len(plan.changes) - len(active)
     if unchanged:

@@ -1,0 +1,1 @@
+"""In-process stand-ins for external services, served over real sockets for the tests."""
