@@ -335,6 +335,14 @@ _CODES = (
         "warning.",
     ),
     Code(
+        "RS232",
+        "DigitalOcean volume name too long or shared",
+        "The do-volume driver names each volume rune-<namespace>-<name> in the class's "
+        "region. DigitalOcean allows at most 64 characters, and two volumes whose names map "
+        "to the same name in one region (team-a/web and team/a-web are both "
+        "rune-team-a-web) would share one DigitalOcean volume. Shorten or rename.",
+    ),
+    Code(
         "RS231",
         "duplicate mount name",
         "Each entry of a service's volumes needs its own name: names are unique within a "

@@ -396,6 +396,41 @@ def rs230_secrets_in_source(rin: RuleInput) -> Iterator[Diagnostic]:
             )
 
 
+DO_VOLUME = "do-volume"
+DO_NAME_LIMIT = 64
+
+
+def rs232_digitalocean_names(rin: RuleInput) -> Iterator[Diagnostic]:
+    """do-volume names its volumes ``rune-<namespace>-<name>``: at most 64 characters, and
+    unique in a region (``team-a/web`` and ``team/a-web`` would share one volume)."""
+    first: dict[tuple[str, str], str] = {}
+    for site in rin.sites:
+        cls = rin.class_of(site.volume)
+        if cls is None or cls.driver != DO_VOLUME:
+            continue
+        where = site.locate("name") or site.locate()
+        for vol in site.generated or (site.volume,):
+            name = f"rune-{vol.namespace}-{vol.name}"
+            if len(name) > DO_NAME_LIMIT:
+                yield diag(
+                    "RS232",
+                    f"the DigitalOcean volume name {name!r} is {len(name)} characters; "
+                    f"DigitalOcean allows {DO_NAME_LIMIT}: shorten the namespace or name",
+                    where,
+                    site.label,
+                )
+            region = vol.parameters.get("region") or cls.parameters.get("region", "")
+            other = first.setdefault((region, name), str(vol.address))
+            if other != str(vol.address):
+                yield diag(
+                    "RS232",
+                    f"{vol.address} and {other} would both be the DigitalOcean volume "
+                    f"{name!r} in {region or 'the same region'}: rename one",
+                    where,
+                    site.label,
+                )
+
+
 Rule = Callable[[RuleInput], Iterator[Diagnostic]]
 
 
@@ -424,6 +459,7 @@ RULES: tuple[Rule, ...] = (
     rs228_rs229_sizes,
     rs230_secrets_in_source,
     rs231_unique_mount_names,
+    rs232_digitalocean_names,
     rs301_default_class_known,
 )
 

@@ -378,7 +378,8 @@ def test_a_full_lifecycle_with_the_minimal_token_calls_only_documented_endpoints
     handle = d.provision(ctx, prov())
     assert d.observe(ctx, handle).kind is ObservedKind.BLOCK_VOLUME
     device = d.attach(ctx, handle)
-    assert d.mount(ctx, MountRequest(handle=handle, target="/mnt/web", device=device)) == device
+    mounted = d.mount(ctx, MountRequest(handle=handle, target="/mnt/web", device=device))
+    assert str(mounted) == str(device)
     d.detach(ctx, handle)
     d.expand(ctx, grow(handle, 2 * GIB))
     snap = d.snapshot(ctx, SnapshotRequest(name="snap", namespace="prod", source=handle))
@@ -496,7 +497,7 @@ def test_attach_twice_makes_one_action_and_returns_the_device(world: World) -> N
     assert world.remote(handle)["droplet_ids"] == [droplet["id"]]
     assert [b["type"] for b in world.action_posts()] == ["attach"]
     mounted = world.driver.mount(world.ctx(), MountRequest(handle=handle, target="/mnt/web"))
-    assert mounted == device
+    assert str(mounted) == str(device)
 
 
 def test_detach_without_a_node_detaches_from_every_droplet(world: World) -> None:
@@ -731,11 +732,6 @@ def _plan_time_problems(tmp_path: Path, files: Mapping[str, str]) -> list[str]:
     return []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DESIGN §8 makes a do-volume name over 64 characters a plan-time error; "
-    "validate and plan accept it and only the driver refuses it during apply",
-)
 def test_a_name_over_64_characters_is_a_plan_time_error(tmp_path: Path) -> None:
     files = {
         "class.yaml": _do_class("http://127.0.0.1:9"),
@@ -745,12 +741,6 @@ def test_a_name_over_64_characters_is_a_plan_time_error(tmp_path: Path) -> None:
     assert any("64" in p for p in problems), problems
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DESIGN §8 makes two volumes mapping to one DigitalOcean name in a region "
-    "(team-a/web and team/a-web are both rune-team-a-web) a plan-time error; plan accepts "
-    "them and the driver then hands both the same DigitalOcean volume",
-)
 def test_two_volumes_mapping_to_one_name_are_a_plan_time_error(tmp_path: Path) -> None:
     files = {
         "class.yaml": _do_class("http://127.0.0.1:9"),
@@ -789,12 +779,6 @@ def test_429_without_retry_after_waits_for_the_ratelimit_reset(world: World) -> 
     assert exc.retry_after is not None and 28 <= exc.retry_after <= 31
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: client._retry_after reads ratelimit-reset on every 5xx/429 even when "
-    "ratelimit-remaining > 0; DigitalOcean sends ratelimit-reset (oldest request + 1 h) on "
-    "every answer, so a plain 500 after any earlier request asks to wait ~3600 s",
-)
 def test_a_500_with_budget_left_asks_for_no_long_wait(world: World) -> None:
     handle = world.provision()  # one earlier request starts the hourly window
     world.api.fail(500, path="/v2/volumes/{id}")
@@ -988,12 +972,6 @@ def test_apply_fails_at_once_on_a_rejected_token(applying: Applying) -> None:
     assert applying.api.volumes == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a 500 on POST /v2/volumes after a successful lookup carries "
-    "retry_after≈3600 s (ratelimit-reset read with budget left), so apply sleeps an hour "
-    "before the retry (cut short here by a stop after 2 s)",
-)
 def test_apply_retries_a_500_after_earlier_requests_promptly(applying: Applying) -> None:
     plan = applying.plan(applying.source())
     applying.api.fail(500, times=1, method="POST", path="/v2/volumes")
@@ -1174,20 +1152,9 @@ def test_the_token_never_leaks_into_errors(world: World, case: str) -> None:
         assert "<redacted>" not in request.path + repr(dict(request.query)), request
 
 
-LOCALS_LEAK = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DoVolumeDriver._client raises DriverConfigError for a non-http apiEndpoint "
-    "in a frame whose locals hold the resolved token (token, params): a traceback that shows "
-    "locals (pytest -l, error reporters) prints it, against DESIGN §9",
-)
-
-
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(case, marks=LOCALS_LEAK) if case == "bad-endpoint" else case
-        for case in sorted(LEAK_CASES)
-    ],
+    [case for case in sorted(LEAK_CASES)],
 )
 def test_the_token_never_leaks_into_a_traceback_with_locals(world: World, case: str) -> None:
     # Error reporters (pytest -l, Sentry) show every frame's locals.

@@ -66,6 +66,7 @@ EXPECTED = [
     ("volumes.yaml", 49, 5, "RS229"),  # size: 0
     ("volumes.yaml", 56, 19, "RS218"),  # restoreFrom nope
     ("volumes.yaml", 67, 5, "RS227"),  # do-volume snapshot restored into local
+    ("volumes.yaml", 84, 5, "RS232"),  # team/a-web and team-a/web: one DigitalOcean name
 ]
 
 WARNINGS = {"RS222", "RS224", "RS228", "RS230", "RS303"}

@@ -179,15 +179,20 @@ def _retry_after(response: httpx.Response) -> float | None:
     header = response.headers.get("retry-after")
     if header:
         header = header.strip()
-        if header.isdigit():
-            return float(header)
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass
         try:
             when = email.utils.parsedate_to_datetime(header)
         except (TypeError, ValueError):
             when = None
         if when is not None:
             return max(0.0, when.timestamp() - time.time())
-    reset = response.headers.get("ratelimit-reset")
-    if reset and reset.strip().isdigit():
+    # DigitalOcean sends ratelimit-reset on every answer; it only says when to come back
+    # once nothing remains of the budget.
+    remaining = response.headers.get("ratelimit-remaining", "").strip()
+    reset = response.headers.get("ratelimit-reset", "").strip()
+    if remaining == "0" and reset.isdigit():
         return max(0.0, float(reset) - time.time())
     return None

@@ -266,26 +266,31 @@ class DoVolumeDriver:
     # ------------------------------------------------------------------ helpers
 
     def _client(self, ctx: OpContext, scope: ErrorScope) -> api.Client:
-        params = ctx.parameters
-        token = params.get("apiToken") or params.get("apiTokenSecretRef") or ""
-        if not token:
+        # No local variable holds the token while anything here can raise: a traceback
+        # that shows locals must not show it.
+        base = ctx.parameters.get("apiEndpoint") or os.environ.get(ENV_URL) or api.DEFAULT_URL
+        if not base.lower().startswith(("https://", "http://")):
+            raise scope.error(
+                errors.DriverConfigError, f"apiEndpoint {base!r} is not an http(s) URL"
+            )
+        key = "apiToken" if ctx.parameters.get("apiToken") else "apiTokenSecretRef"
+        if not ctx.parameters.get(key):
             raise scope.error(
                 errors.DriverConfigError,
                 "no API token: set the class parameter apiToken to a secret reference "
                 "(secret:<name>.<namespace>.rune/<key>)",
             )
-        if token.startswith("secret:"):
+        if ctx.parameters[key].startswith("secret:"):
             raise scope.error(
                 errors.DriverConfigError,
-                f"apiToken {token} was not resolved: the secret reference must be resolved "
-                "before the driver is called",
+                f"{key} {ctx.parameters[key]} was not resolved: the secret reference must be "
+                "resolved before the driver is called",
             )
-        base = params.get("apiEndpoint") or os.environ.get(ENV_URL) or api.DEFAULT_URL
-        if not base.startswith(("https://", "http://")):
-            raise scope.error(
-                errors.DriverConfigError, f"apiEndpoint {base!r} is not an http(s) URL"
-            )
-        return api.Client(self._http, base_url=base, token=token, scope=scope)
+        return api.Client(self._http, base_url=base, token=ctx.parameters[key], scope=scope)
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        self._http.close()
 
     def _find_or_create(
         self, client: api.Client, name: str, region: str, body: Mapping[str, Any]
