@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from bench.generate import generate
-from bench.measure import Run, run_once
+from bench.measure import Run, compile_package, run_once
 
 
 def main() -> None:
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--parallelism", type=int, default=10)
     args = parser.parse_args()
+    compile_package()
     work = Path(tempfile.mkdtemp(prefix="rune-sync-bench-apply-"))
     print(
         f"{'volumes':>8} {'apply s':>8} {'peak MB':>8} {'µs/volume':>10} "

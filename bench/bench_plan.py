@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from bench.generate import generate
-from bench.measure import best_of
+from bench.measure import best_of, compile_package
 from bench.seed import seed
 
 
@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    compile_package()
     work = Path(tempfile.mkdtemp(prefix="rune-sync-bench-plan-"))
     exe = [sys.executable, "-m", "rune_sync", "plan"]
     print(

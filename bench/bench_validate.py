@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from bench.generate import generate
-from bench.measure import best_of
+from bench.measure import best_of, compile_package
 
 
 def main() -> None:
@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    compile_package()
     sizes = [int(s) for s in args.sizes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="rune-sync-bench-"))
     exe = [sys.executable, "-m", "rune_sync"]

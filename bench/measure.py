@@ -20,6 +20,16 @@ class Run:
     returncode: int
 
 
+def compile_package() -> None:
+    """Write rune-sync's bytecode, as an installed package has it (with
+    PYTHONDONTWRITEBYTECODE set, every run would otherwise compile every module again)."""
+    import compileall
+
+    import rune_sync
+
+    compileall.compile_dir(os.path.dirname(rune_sync.__file__), quiet=1)
+
+
 def run_once(
     argv: Sequence[str], *, cwd: str | None = None, env: dict[str, str] | None = None
 ) -> Run:

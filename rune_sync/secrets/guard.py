@@ -9,8 +9,10 @@ stays one (``isinstance(d, SnapshotVerifier)`` is unchanged).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Literal
 
 from rune_sync.drivers.base import (
     DevicePath,
@@ -31,14 +33,28 @@ from rune_sync.secrets.redact import Redactor
 from rune_sync.spec.model import Capabilities
 
 
-@contextmanager
-def _cleaned(redactor: Redactor) -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        stand_in = redactor.clean(exc)
+class _cleaned:
+    """Clean an exception leaving the block; a class, as refresh enters it per volume."""
+
+    __slots__ = ("_redactor",)
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
+        if not isinstance(exc, Exception):
+            return False
+        stand_in = self._redactor.clean(exc)
         if stand_in is None:
-            raise
+            return False
         raise stand_in from None
 
 
@@ -132,6 +148,13 @@ class GuardedDrivers:
     def __init__(self, lookup: Callable[[str], Driver], redactor: Redactor) -> None:
         self._lookup = lookup
         self._redactor = redactor
+        self._guarded: dict[str, Driver] = {}
+        self._lock = threading.Lock()
 
     def get(self, name: str) -> Driver:
-        return guard(self._lookup(name), self._redactor)
+        """The guarded driver ``name``, wrapped once (refresh asks once per volume)."""
+        with self._lock:
+            found = self._guarded.get(name)
+            if found is None:
+                found = self._guarded[name] = guard(self._lookup(name), self._redactor)
+            return found

@@ -21,8 +21,6 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import httpx
-
 from rune_sync import errors
 from rune_sync.drivers.base import (
     DevicePath,
@@ -79,6 +77,8 @@ class DoVolumeDriver:
         self._settings = settings
         self._poll = max(poll_interval, 0.0)
         self._deadline = action_timeout
+        import httpx  # here, not at import: loading the class for its capabilities is cheap
+
         self._http = httpx.Client(timeout=request_timeout, follow_redirects=False)
 
     @property
