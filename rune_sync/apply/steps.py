@@ -100,31 +100,16 @@ def run(change: Change, sc: StepContext) -> Outcome:
     step = _Step(change, sc)
     started = time.perf_counter()
     sc.reporter.event(Event(phase=Phase.START, address=change.address, action=change.action))
+    handle: str | None = None
     try:
         handle, message = step.run()
+        ok = True
     except (errors.DriverError, StepFailed, ValueError) as exc:
-        message = step.fail(exc)
-        seconds = time.perf_counter() - started
-        sc.reporter.event(
-            Event(
-                phase=Phase.FAILED,
-                address=change.address,
-                action=change.action,
-                message=message,
-                seconds=seconds,
-            )
-        )
-        return Outcome(
-            address=change.address,
-            action=change.action,
-            ok=False,
-            message=message,
-            seconds=seconds,
-        )
+        message, ok = step.fail(exc), False
     seconds = time.perf_counter() - started
     sc.reporter.event(
         Event(
-            phase=Phase.DONE,
+            phase=Phase.DONE if ok else Phase.FAILED,
             address=change.address,
             action=change.action,
             message=message,
@@ -135,7 +120,7 @@ def run(change: Change, sc: StepContext) -> Outcome:
     return Outcome(
         address=change.address,
         action=change.action,
-        ok=True,
+        ok=ok,
         message=message,
         handle=handle,
         seconds=seconds,
