@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,8 @@ def compile_package() -> None:
 def run_once(
     argv: Sequence[str], *, cwd: str | None = None, env: dict[str, str] | None = None
 ) -> Run:
-    """Time one process; peak RSS comes from wait4's rusage of that child alone."""
+    """Time one process; peak RSS comes from wait4's rusage of that child alone
+    (``ru_maxrss`` is in kilobytes on Linux)."""
     # stderr goes to a file: a pipe nobody reads fills up and blocks the child.
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
@@ -58,6 +58,3 @@ def best_of(
             raise SystemExit(f"{' '.join(argv)} exited {r.returncode}")
     best = min(runs, key=lambda r: r.wall_s)
     return best, statistics.median(r.wall_s for r in runs)
-
-
-_ = resource  # rusage units are kilobytes on Linux (see wait4 above)

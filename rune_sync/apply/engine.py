@@ -69,8 +69,8 @@ class Result:
         done = ", ".join(f"{self.count(a)} {word}" for a, word in PAST_TENSE.items())
         if self.ok:
             return f"Apply complete: {done}."
-        failed = sum(1 for o in self.failed if not o.message.startswith(("skipped", "not started")))
-        skipped = len(self.failed) - failed
+        skipped = sum(1 for o in self.failed if o.skipped)
+        failed = len(self.failed) - skipped
         head = "Apply stopped" if self.stopped else "Apply failed"
         return f"{head}: {done}; {failed} failed, {skipped} not run."
 

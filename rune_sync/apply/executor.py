@@ -112,4 +112,6 @@ def _skipped(change: Change, reason: str, reporter: Reporter) -> Outcome:
     reporter.event(
         Event(phase=Phase.SKIPPED, address=change.address, action=change.action, message=reason)
     )
-    return Outcome(address=change.address, action=change.action, ok=False, message=reason)
+    return Outcome(
+        address=change.address, action=change.action, ok=False, message=reason, skipped=True
+    )

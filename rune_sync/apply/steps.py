@@ -70,6 +70,8 @@ class Outcome:
     message: str = ""
     handle: str | None = None
     seconds: float = 0.0
+    skipped: bool = False
+    """Not run at all: something it depends on failed, or the run stopped first."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -217,19 +219,19 @@ class _Step:
         self.fallback = VolumeStatus.FAILED.value
         driver = self._driver(change.driver)
         ctx = self._ctx(change.parameters)
-        size = quantity.parse(str(after["size"]))
-        mode = AccessMode(str(after["accessMode"]))
-        name, namespace = change.address.name, change.address.namespace
+        provision = _provision_request(change.address, after)
+        size = provision.size
         if isinstance(restore, str):
-            snapshot = self._ready_snapshot(Address(Kind.SNAPSHOT, namespace, restore))
+            address = Address(Kind.SNAPSHOT, change.address.namespace, restore)
             request = RestoreRequest(
-                name=name, namespace=namespace, size=size, access_mode=mode, source=snapshot
+                name=provision.name,
+                namespace=provision.namespace,
+                size=size,
+                access_mode=provision.access_mode,
+                source=self._ready_snapshot(address),
             )
             handle: str = self._call(lambda: driver.restore_from_snapshot(ctx, request))
         else:
-            provision = ProvisionRequest(
-                name=name, namespace=namespace, size=size, access_mode=mode
-            )
             handle = self._call(lambda: driver.provision(ctx, provision))
         old_bytes = _size_bytes(have.spec) if have is not None and have.handle else None
         if old_bytes is not None and old_bytes < size.bytes and driver.capabilities.expand:
@@ -286,13 +288,7 @@ class _Step:
         have = self._have()
         if have.handle or have.intent not in ("provision", "restore"):
             return have
-        spec = have.spec
-        request = ProvisionRequest(
-            name=have.address.name,
-            namespace=have.address.namespace,
-            size=quantity.parse(str(spec["size"])),
-            access_mode=AccessMode(str(spec["accessMode"])),
-        )
+        request = _provision_request(have.address, have.spec)
         driver = self._driver(have.driver)
         ctx = self._ctx(have.driver_parameters)
         handle: str = self._call(lambda: driver.provision(ctx, request))
@@ -572,6 +568,16 @@ class _Step:
             status = record.status if record is not None else "not in the state"
             raise StepFailed(f"cannot snapshot {address}: it is {status}")
         return record
+
+
+def _provision_request(address: Address, spec: Mapping[str, Any]) -> ProvisionRequest:
+    """The request that makes the volume ``spec`` describes (a desired or recorded spec)."""
+    return ProvisionRequest(
+        name=address.name,
+        namespace=address.namespace,
+        size=quantity.parse(str(spec["size"])),
+        access_mode=AccessMode(str(spec["accessMode"])),
+    )
 
 
 def _size_bytes(spec: Mapping[str, Any]) -> int | None:

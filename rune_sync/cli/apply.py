@@ -33,7 +33,7 @@ from rune_sync.cli.render import apply_view
 from rune_sync.errors import PlanError, RuneSyncError, SpecError, UnsafePlanError
 from rune_sync.plan import planfile
 from rune_sync.plan.model import Options, Plan
-from rune_sync.state.model import SourceInfo, SourceKind
+from rune_sync.state.model import SourceInfo
 
 APPROVAL_WORD = "yes"
 
@@ -159,14 +159,11 @@ def _saved_source(saved: Plan) -> str:
 
 
 def _source_info(plan: Plan, digest: str) -> SourceInfo:
-    src = plan.source or {}
-    commit = src.get("commit")
-    return SourceInfo(
-        kind=SourceKind(str(src.get("kind") or "directory")),
-        url=str(src.get("url") or ""),
-        digest=digest,
-        commit=commit if isinstance(commit, str) else None,
-    )
+    """What the state records as last applied: the plan's source, with today's digest."""
+    try:
+        return SourceInfo.from_json({**(plan.source or {}), "digest": digest})
+    except ValueError as exc:
+        raise PlanError(f"the plan does not say which source it was made from: {exc}") from None
 
 
 def _approve() -> None:

@@ -17,7 +17,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import NewType, Protocol, TypeVar, runtime_checkable
+from typing import ClassVar, NewType, Protocol, TypeVar, runtime_checkable
 
 from rune_sync import errors
 from rune_sync.spec.model import AccessMode, Capabilities, StorageClass, Volume
@@ -253,6 +253,22 @@ class Driver(Protocol):
         Observing twice with nothing changed in between gives equal observations.
         """
         ...
+
+
+class Declared:
+    """Base of the built-in drivers: :attr:`name` and :attr:`capabilities` are the class
+    declarations ``NAME`` and ``CAPABILITIES`` the registry reads without building one."""
+
+    NAME: ClassVar[str]
+    CAPABILITIES: ClassVar[Capabilities]
+
+    @property
+    def name(self) -> str:
+        return self.NAME
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.CAPABILITIES
 
 
 @runtime_checkable

@@ -24,6 +24,7 @@ from typing import ClassVar
 from rune_sync import errors
 from rune_sync.drivers import localfs, treecopy
 from rune_sync.drivers.base import (
+    Declared,
     DevicePath,
     ErrorScope,
     ExpandRequest,
@@ -46,7 +47,7 @@ from rune_sync.spec.model import AccessMode, Capabilities, StorageSettings
 _VOLUME_MODE = 0o750
 
 
-class LocalDriver:
+class LocalDriver(Declared):
     """Directories under ``localVolumeRoot``; see the module docstring."""
 
     NAME: ClassVar[str] = "local"
@@ -70,14 +71,6 @@ class LocalDriver:
         self._volumes = localfs.NamespacedTree(volumes, "localVolumeRoot")
         self._snapshots = localfs.NamespacedTree(snapshots, "snapshotRoot")
         self._preserve_on_delete = settings.preserve_on_delete
-
-    @property
-    def name(self) -> str:
-        return self.NAME
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.CAPABILITIES
 
     def provision(self, ctx: OpContext, request: ProvisionRequest) -> VolumeHandle:
         scope = ErrorScope.of(self.NAME, "provision", ctx)

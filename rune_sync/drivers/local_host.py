@@ -19,6 +19,7 @@ from typing import ClassVar
 from rune_sync import errors
 from rune_sync.drivers import localfs
 from rune_sync.drivers.base import (
+    Declared,
     DevicePath,
     ErrorScope,
     ExpandRequest,
@@ -46,7 +47,7 @@ from rune_sync.spec.model import (
 _CREATED_MODE = 0o750
 
 
-class LocalHostDriver:
+class LocalHostDriver(Declared):
     """Operator-owned host directories; see the module docstring."""
 
     NAME: ClassVar[str] = "local-host"
@@ -68,14 +69,6 @@ class LocalHostDriver:
     def __init__(self, *, settings: StorageSettings) -> None:
         self._allowlist = settings.host_path_allowlist
         self._allow_create_missing = settings.allow_create_missing
-
-    @property
-    def name(self) -> str:
-        return self.NAME
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.CAPABILITIES
 
     def provision(self, ctx: OpContext, request: ProvisionRequest) -> VolumeHandle:
         scope = ErrorScope.of(self.NAME, "provision", ctx)

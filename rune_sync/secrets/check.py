@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from rune_sync.diagnostics import Diagnostic, Location, sorted_diagnostics
 from rune_sync.secrets import reference as references
 from rune_sync.secrets.resolver import Resolver, Unresolved
-from rune_sync.secrets.store import Found
 from rune_sync.spec.expand import Desired, DesiredSet
 from rune_sync.spec.load import Origin
 from rune_sync.spec.model import Kind
@@ -80,7 +79,6 @@ class _Findings:
 
 def check(desired: DesiredSet, resolver: Resolver) -> tuple[Diagnostic, ...]:
     """Errors for references that do not resolve, then the sources' warnings."""
-    memo: dict[tuple[str, str, str], Found | Unresolved] = {}
     findings = _Findings(desired)
     for want in desired.resources.values():
         address = want.address
@@ -98,9 +96,7 @@ def check(desired: DesiredSet, resolver: Resolver) -> tuple[Diagnostic, ...]:
                 continue
             if ref is None or not ref.namespace:  # a class's shorthand: no namespace yet
                 continue
-            answer = memo.get(ref.triple)
-            if answer is None:
-                answer = memo[ref.triple] = resolver.lookup(ref)
+            answer = resolver.lookup(ref)
             if isinstance(answer, Unresolved):
                 findings.add(
                     want,

@@ -17,6 +17,7 @@ the returned mapping and in the run's :class:`~rune_sync.secrets.redact.Redactor
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,10 @@ class Resolver:
         self._store = store
         self.notices = notices or Notices()
         self.redactor = redactor or Redactor()
+        # One lookup per secret and run: refresh and apply resolve the same token for
+        # every volume of a class. Values stay in memory only, like the redactor's.
+        self._answers: dict[tuple[str, str, str], Found | Unresolved] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_sources(
@@ -110,7 +115,17 @@ class Resolver:
         return answer.value
 
     def lookup(self, ref: Reference) -> Found | Unresolved:
-        """The value of ``ref`` and where it came from, or why there is none."""
+        """The value of ``ref`` and where it came from, or why there is none (asked of
+        the sources once per run)."""
+        with self._lock:
+            known = self._answers.get(ref.triple)
+        if known is not None:
+            return known
+        answer = self._find(ref)
+        with self._lock:
+            return self._answers.setdefault(ref.triple, answer)
+
+    def _find(self, ref: Reference) -> Found | Unresolved:
         try:
             answer = self._store.find(*ref.triple)
         except UnreadableSecret as exc:

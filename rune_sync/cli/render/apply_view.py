@@ -129,7 +129,7 @@ def summary_lines(result: Result) -> list[str]:
     lines = [result.summary()]
     not_run = []
     for outcome in result.failed:
-        if outcome.message.startswith(("skipped", "not started")):
+        if outcome.skipped:
             not_run.append(outcome)
         else:
             lines.append(f"  {outcome.address}: {outcome.message}")

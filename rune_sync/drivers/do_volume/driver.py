@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from rune_sync import errors
 from rune_sync.drivers.base import (
+    Declared,
     DevicePath,
     ErrorScope,
     ExpandRequest,
@@ -61,7 +62,7 @@ def gibibytes(size_bytes: int) -> int:
     return max(1, -(-size_bytes // GIB))
 
 
-class DoVolumeDriver:
+class DoVolumeDriver(Declared):
     NAME: ClassVar[str] = NAME
     CAPABILITIES: ClassVar[Capabilities] = CAPABILITIES
     PARAMETERS: ClassVar[ParameterRules] = PARAMETERS
@@ -80,14 +81,6 @@ class DoVolumeDriver:
         import httpx  # here, not at import: loading the class for its capabilities is cheap
 
         self._http = httpx.Client(timeout=request_timeout, follow_redirects=False)
-
-    @property
-    def name(self) -> str:
-        return self.NAME
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.CAPABILITIES
 
     # ------------------------------------------------------------------ volumes
 
