@@ -102,7 +102,7 @@ def _list(remote: str, display: str, timeout: float) -> _Listing:
 def _resolve(listing: _Listing, ref: str | None, display: str) -> _Target:
     if not listing.refs and listing.head is None:
         raise SourceError(f"the git repository {display} is empty: it has no commits yet")
-    if ref is None:
+    if ref is None or ref == "HEAD":
         if listing.head is None:
             raise SourceError(
                 f"the git repository {display} has no HEAD to follow; pass --ref BRANCH"

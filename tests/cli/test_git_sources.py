@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from tests import gitserve
-from tests.conftest import Result, run_cli
+from tests.conftest import REPO, Result, run_cli
 
 RUNEFILE = "storage:\n  localVolumeRoot: {root}\n"
 VOLUME = "volume:\n  name: {name}\n  namespace: prod\n  size: 1Gi\n  accessMode: ReadWriteOnce\n"
@@ -83,6 +84,8 @@ def test_plan_file_url_with_ref_and_path_shows_the_commit(repo, tmp_path, work, 
     document = json.loads(
         _run(work, env, "plan", repo.url, "--path", "infra", "--format", "json").stdout
     )
+    schema = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
+    assert not list(Draft202012Validator(schema).iter_errors(document))
     assert document["source"] == {
         "kind": "git",
         "url": repo.url,
