@@ -104,7 +104,7 @@ def main() -> None:
             tail = ["--state", str(state), "--detailed-exitcode"]
             directory, _ = best_of([*exe, str(repo), *tail], repeat=args.repeat, env=env)
             cold = run_once([*exe, bare.as_uri(), "--ref", "main", *tail], env=env)
-            git_dir = next(cache.iterdir()) / "git"
+            git_dir = next(p for p in cache.iterdir() if p.is_dir()) / "git"
             inode = git_dir.stat().st_ino
             warm, _ = best_of(
                 [*exe, bare.as_uri(), "--ref", "main", *tail], repeat=args.repeat, env=env
