@@ -74,9 +74,9 @@ def _headline(detail: str) -> str:
     return "; ".join(parts)
 
 
-def _list(remote: str, display: str, timeout: float) -> _Listing:
+def _list(remote: str, display: str, timeout: float, patterns: list[str]) -> _Listing:
     try:
-        out = gitcmd.run(["ls-remote", "--symref", remote], timeout=timeout)
+        out = gitcmd.run(["ls-remote", "--symref", remote, *patterns], timeout=timeout)
     except gitcmd.GitFailure as exc:
         raise _reach_error(display, exc) from exc
     head: str | None = None
@@ -124,6 +124,21 @@ def _resolve(listing: _Listing, ref: str | None, display: str) -> _Target:
     )
 
 
+def _lookup(remote: str, display: str, ref: str | None, timeout: float) -> _Target:
+    """Resolve ``ref`` asking the remote for matching refs only (a repository may have
+    thousands); the whole listing is asked for only to explain a miss or an empty one."""
+    wanted = ref if ref is not None and ref != "HEAD" else "HEAD"
+    listing = _list(remote, display, timeout, [wanted])
+    names = (wanted, f"refs/tags/{wanted}", f"refs/heads/{wanted}")
+    if (wanted == "HEAD" and listing.head is not None) or any(
+        n.startswith("refs/") and n in listing.refs for n in names
+    ):
+        return _resolve(listing, ref, display)
+    if ref is not None and _FULL_SHA.fullmatch(ref):
+        return _Target(want=ref.lower())
+    return _resolve(_list(remote, display, timeout, []), ref, display)
+
+
 def remote_revision(*, url: str, ref: str | None, timeout: float) -> str:
     """The full SHA ``ref`` (default: the remote's HEAD) resolves to on ``url`` right now.
 
@@ -132,7 +147,7 @@ def remote_revision(*, url: str, ref: str | None, timeout: float) -> str:
     Raises :class:`~rune_sync.errors.SourceError` (unreachable, empty, unknown ref).
     """
     display = urls.display_url(url)
-    target = _resolve(_list(url, display, timeout), ref, display)
+    target = _lookup(url, display, ref, timeout)
     if target.abbreviated:
         raise SourceError(
             f"--ref {ref!r} looks like an abbreviated commit; it cannot be resolved on "
@@ -307,7 +322,7 @@ def open_git(
 ) -> SourceSnapshot:
     """Resolve ``ref`` on ``remote``, fetch it into the cache and export its tree."""
     display = urls.display_url(remote)
-    target = _resolve(_list(remote, display, timeout), ref, display)
+    target = _lookup(remote, display, ref, timeout)
     entry = cache.entry_for(cache_root, display)
     notes: list[str] = []
     with cache.locked(entry, timeout=timeout):
