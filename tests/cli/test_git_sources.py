@@ -240,6 +240,17 @@ def test_unreachable_remote(work, env):
     assert "cannot read the git repository" in _error(_run(work, env, "plan", url))
 
 
+def test_a_remote_gone_after_apply_is_an_error_not_an_empty_source(repo, tmp_path, work, env):
+    repo.commit(_infra(tmp_path, "web", "db"))
+    repo.push()
+    with gitserve.git_daemon(repo.bare.parent) as base:
+        url = base + "repo.git"
+        assert _run(work, env, "apply", url, "--path", "infra", "--auto-approve").code == 0
+    result = _run(work, env, "plan", url, "--path", "infra", "--allow-mass-delete")
+    assert "cannot read the git repository" in _error(result)
+    assert result.stdout == ""  # no plan at all, certainly not one that forgets everything
+
+
 def test_unknown_ref(repo, tmp_path, work, env):
     repo.commit(_infra(tmp_path, "web"))
     repo.push()
@@ -286,9 +297,12 @@ def test_path_on_a_plain_directory_is_its_subdirectory(tmp_path, work, env):
     [
         (("--require-signed",), "--require-signed needs --trusted-keys"),
         (("--verify-tip-only",), "--verify-tip-only takes effect only with --require-signed"),
+        (("--trusted-keys", "README.md"), "--trusted-keys takes effect only with --require-signed"),
+        (("--trusted-keys", "missing.asc", "--require-signed"), "does not exist"),
     ],
 )
 def test_signature_flags_without_their_partner_are_usage_errors(work, env, args, needle):
+    (work / "README.md").write_text("a file\n")
     result = _run(work, env, "plan", ".", *args)
     assert result.code == 64 and needle in result.stderr
 
