@@ -2,25 +2,23 @@
 and export the commit's tree (below ``--path``) as the directory to load.
 
 Owned here: :func:`remote_revision` (what a ref points to right now, via ``git
-ls-remote``: no fetch; watch mode polls with it) and :func:`open_git` (resolve → fetch
-incrementally, shallow on a first clone → export → :class:`SourceSnapshot`). A damaged
+ls-remote``: no fetch; watch mode polls with it) and :func:`open_git` (resolve with
+:mod:`~rune_sync.source.refs` → fetch incrementally, shallow on a first clone → export →
+:class:`SourceSnapshot`). A damaged
 cache entry is deleted and cloned again once. Called by :mod:`rune_sync.source.opener`.
 Must not: print, or put a URL with credentials in a message or a value that is shown.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rune_sync.errors import SourceError
-from rune_sync.source import cache, gitcmd, urls
+from rune_sync.source import cache, gitcmd, refs, urls
 from rune_sync.source.base import CommitInfo, SourceKind, SourceSnapshot
 
-_FULL_SHA = re.compile(r"[0-9a-fA-F]{40}")
-_SHORT_SHA = re.compile(r"[0-9a-fA-F]{4,39}")
 _TIP = "refs/rune-sync/tip"
 _ALL_REFS = ("+refs/heads/*:refs/rune-sync/heads/*", "+refs/tags/*:refs/rune-sync/tags/*")
 _REMOTE_TROUBLE = (
@@ -38,105 +36,8 @@ _REMOTE_TROUBLE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Listing:
-    """``git ls-remote --symref``: HEAD's target and every ref (tags peeled)."""
-
-    head: str | None
-    head_ref: str | None
-    refs: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """What to fetch: a full SHA, or (``abbreviated``) a prefix to find after a full fetch."""
-
-    want: str
-    abbreviated: bool = False
-
-
 class _Damaged(Exception):
     """A local git operation on the cache failed: the entry is deleted and fetched again."""
-
-
-def _reach_error(display: str, exc: gitcmd.GitFailure) -> SourceError:
-    if isinstance(exc, gitcmd.GitMissing):
-        return SourceError(exc.detail)
-    return SourceError(f"cannot read the git repository {display}: {_headline(exc.detail)}")
-
-
-def _headline(detail: str) -> str:
-    """The first ``fatal:`` part of git's message (the rest repeats it), else all of it."""
-    parts = [p.strip() for p in detail.split("; ") if p.strip()]
-    for part in parts:
-        if part.lower().startswith("fatal:"):
-            return part[len("fatal:") :].strip()
-    return "; ".join(parts)
-
-
-def _list(remote: str, display: str, timeout: float, patterns: list[str]) -> _Listing:
-    try:
-        out = gitcmd.run(["ls-remote", "--symref", remote, *patterns], timeout=timeout)
-    except gitcmd.GitFailure as exc:
-        raise _reach_error(display, exc) from exc
-    head: str | None = None
-    head_ref: str | None = None
-    refs: dict[str, str] = {}
-    peeled: dict[str, str] = {}
-    for line in out.splitlines():
-        left, _, name = line.partition("\t")
-        if left.startswith("ref: "):
-            if name == "HEAD":
-                head_ref = left[len("ref: ") :].strip()
-            continue
-        if name == "HEAD":
-            head = left.strip()
-        elif name.endswith("^{}"):
-            peeled[name[:-3]] = left.strip()
-        else:
-            refs[name] = left.strip()
-    refs.update(peeled)
-    return _Listing(head=head, head_ref=head_ref, refs=refs)
-
-
-def _resolve(listing: _Listing, ref: str | None, display: str) -> _Target:
-    if not listing.refs and listing.head is None:
-        raise SourceError(f"the git repository {display} is empty: it has no commits yet")
-    if ref is None or ref == "HEAD":
-        if listing.head is None:
-            raise SourceError(
-                f"the git repository {display} has no HEAD to follow; pass --ref BRANCH"
-            )
-        return _Target(want=listing.head)
-    for name in (ref, f"refs/tags/{ref}", f"refs/heads/{ref}"):
-        if name.startswith("refs/") and name in listing.refs:
-            return _Target(want=listing.refs[name])
-    if _FULL_SHA.fullmatch(ref):
-        return _Target(want=ref.lower())
-    if _SHORT_SHA.fullmatch(ref):
-        return _Target(want=ref.lower(), abbreviated=True)
-    branches = sorted(n[len("refs/heads/") :] for n in listing.refs if n.startswith("refs/heads/"))
-    tags = sorted(n[len("refs/tags/") :] for n in listing.refs if n.startswith("refs/tags/"))
-    known = ", ".join([*(f"branch {b}" for b in branches[:8]), *(f"tag {t}" for t in tags[:8])])
-    raise SourceError(
-        f"--ref {ref!r} is not a branch, tag or commit of {display}"
-        + (f" (it has {known})" if known else "")
-    )
-
-
-def _lookup(remote: str, display: str, ref: str | None, timeout: float) -> _Target:
-    """Resolve ``ref`` asking the remote for matching refs only (a repository may have
-    thousands); the whole listing is asked for only to explain a miss or an empty one."""
-    wanted = ref if ref is not None and ref != "HEAD" else "HEAD"
-    listing = _list(remote, display, timeout, [wanted])
-    names = (wanted, f"refs/tags/{wanted}", f"refs/heads/{wanted}")
-    if (wanted == "HEAD" and listing.head is not None) or any(
-        n.startswith("refs/") and n in listing.refs for n in names
-    ):
-        return _resolve(listing, ref, display)
-    if ref is not None and _FULL_SHA.fullmatch(ref):
-        return _Target(want=ref.lower())
-    return _resolve(_list(remote, display, timeout, []), ref, display)
 
 
 def remote_revision(*, url: str, ref: str | None, timeout: float) -> str:
@@ -147,7 +48,7 @@ def remote_revision(*, url: str, ref: str | None, timeout: float) -> str:
     Raises :class:`~rune_sync.errors.SourceError` (unreachable, empty, unknown ref).
     """
     display = urls.display_url(url)
-    target = _lookup(url, display, ref, timeout)
+    target = refs.lookup(url, display, ref, timeout)
     if target.abbreviated:
         raise SourceError(
             f"--ref {ref!r} looks like an abbreviated commit; it cannot be resolved on "
@@ -207,7 +108,7 @@ def fetch(
         if exc.no_space or exc.timed_out:
             raise
         if _remote_trouble(exc.detail):
-            raise _reach_error(display, exc) from exc
+            raise refs.reach_error(display, exc) from exc
         raise _Damaged(exc.detail) from exc
 
 
@@ -219,7 +120,7 @@ def _first_fetch(entry: cache.Entry) -> bool:
 
 
 def _obtain(
-    entry: cache.Entry, *, remote: str, display: str, target: _Target, timeout: float
+    entry: cache.Entry, *, remote: str, display: str, target: refs.Target, timeout: float
 ) -> str:
     """Make the target commit present in the cache; its full SHA."""
     if not target.abbreviated:
@@ -295,7 +196,7 @@ def _sync(
     *,
     remote: str,
     display: str,
-    target: _Target,
+    target: refs.Target,
     path: str | None,
     timeout: float,
 ) -> _Synced:
@@ -322,7 +223,7 @@ def open_git(
 ) -> SourceSnapshot:
     """Resolve ``ref`` on ``remote``, fetch it into the cache and export its tree."""
     display = urls.display_url(remote)
-    target = _lookup(remote, display, ref, timeout)
+    target = refs.lookup(remote, display, ref, timeout)
     entry = cache.entry_for(cache_root, display)
     notes: list[str] = []
     with cache.locked(entry, timeout=timeout):
@@ -335,7 +236,7 @@ def open_git(
             except _Damaged as exc:
                 notes.append(
                     f"the git cache at {entry.base} was damaged "
-                    f"({_headline(urls.redact(str(exc)))}); it was deleted and cloned again"
+                    f"({refs.headline(urls.redact(str(exc)))}); it was deleted and cloned again"
                 )
                 cache.reset(entry, timeout=timeout)
                 fresh = True
@@ -351,7 +252,7 @@ def open_git(
                 except _Damaged as again:
                     raise SourceError(
                         f"cannot fetch {display} into the cache at {entry.base}: "
-                        f"{_headline(str(again))}"
+                        f"{refs.headline(str(again))}"
                     ) from again
         except gitcmd.GitFailure as exc:
             if exc.no_space and fresh:
@@ -363,7 +264,7 @@ def open_git(
                 ) from exc
             if exc.timed_out:
                 raise SourceError(f"fetching {display} timed out: {exc.detail}") from exc
-            raise _reach_error(display, exc) from exc
+            raise refs.reach_error(display, exc) from exc
     return SourceSnapshot(
         root=synced.root,
         kind=SourceKind.GIT,
