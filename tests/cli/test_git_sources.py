@@ -232,6 +232,23 @@ def test_credentials_stay_out_of_output_plans_state_and_cache(repo, tmp_path, wo
             assert password.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_the_gitops_example_plans_each_environment(repo, tmp_path, work, env, environment):
+    example = REPO / "examples" / "gitops-repo"
+    files: dict[str, str | None] = {
+        str(path.relative_to(example)): path.read_text()
+        for path in example.rglob("*")
+        if path.is_file()
+    }
+    sha = repo.commit(files, "Storage for staging and production")
+    repo.push()
+    path = f"environments/{environment}"
+    result = _run(work, env, "plan", repo.url, "--ref", "main", "--path", path, "--refresh=false")
+    assert result.code == 0, result.stderr
+    assert f"Commit: {sha}" in result.stdout and "No data will be destroyed." in result.stdout
+    assert "volume/data/pgdata-postgres-0" in result.stdout
+
+
 # ------------------------------------------------------------------ bad input
 
 
