@@ -33,6 +33,10 @@ EXPECTED_FILES = {
     "resources.schema.json",
     "plan.schema.json",
     "apply-event.schema.json",
+    "validate.schema.json",
+    "state-list.schema.json",
+    "state-record.schema.json",
+    "state-lock.schema.json",
 }
 
 COMMON_DEFS = {
