@@ -186,7 +186,7 @@ def test_a_narrow_columns_never_breaks_addresses_or_paths_in_piped_output(long_s
     checked = run("validate", str(long_source), env=env)
     assert checked.code == 1
     [line] = _lines_with(checked.stdout, "RS204")
-    assert ADDRESS in line and "volumes.yaml:4:" in line
+    assert ADDRESS in line and "volumes.yaml:5:3:" in line
 
 
 # --- completion, help, version ------------------------------------------------------
