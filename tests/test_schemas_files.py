@@ -37,6 +37,7 @@ EXPECTED_FILES = {
     "state-list.schema.json",
     "state-record.schema.json",
     "state-lock.schema.json",
+    "drivers.schema.json",
 }
 
 COMMON_DEFS = {

@@ -2,7 +2,8 @@
 
 validate → validate.schema.json; plan and show → plan.schema.json; apply → one
 apply-event.schema.json object per line; state pull → state-export.schema.json;
-state list / show / lock-info → state-list / state-record / state-lock.schema.json.
+state list / show / lock-info → state-list / state-record / state-lock.schema.json;
+drivers → drivers.schema.json.
 The commands run as processes on a copy of the quick start and on the every-rule
 fixture, so the documents are the ones users get.
 """
@@ -151,3 +152,11 @@ def test_lock_info_json_names_the_holder_while_an_apply_holds_the_lock(cli, appl
     check("state-lock.schema.json", document)
     assert document["locked"] is True
     assert document["holder"]["command"] == "rune-sync apply (test holder)"
+
+
+def test_drivers_json_validates(cli):
+    result = cli("drivers", "--format", "json")
+    assert result.code == 0
+    document = json.loads(result.stdout)
+    check("drivers.schema.json", document)
+    assert {d["name"] for d in document} >= {"local", "local-host", "do-volume"}
