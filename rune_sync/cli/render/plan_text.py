@@ -55,9 +55,13 @@ def _diff_line(d: FieldDiff) -> str:
 
 
 def headline_facts(change: Change) -> str:
-    """``local, 10Gi, ReadWriteOnce``: the driver, size and access mode a change is about."""
+    """``local, 10Gi, ReadWriteOnce``: the driver, size and access mode a change is about,
+    and the snapshot a new volume is restored from."""
     after = change.after or change.before or {}
-    return ", ".join(str(after[k]) for k in ("driver", "size", "accessMode") if after.get(k))
+    facts = [str(after[k]) for k in ("driver", "size", "accessMode") if after.get(k)]
+    if isinstance(after.get("restoreFrom"), str):
+        facts.append(f"from snapshot {after['restoreFrom']}")
+    return ", ".join(facts)
 
 
 def _headline(change: Change) -> str:
