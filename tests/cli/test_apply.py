@@ -248,7 +248,10 @@ def test_a_quickstart_like_source_is_applied_and_a_second_apply_changes_nothing(
     first = rs("apply", str(src), "--state", str(state), "--auto-approve")
     assert first.code == 0, first.stderr
     # the plan, then the summary, on stdout; one line per resource on stderr
-    assert "+ volume/prod/web-data-copy (local, 10Gi, ReadWriteOnce)" in first.stdout
+    assert (
+        "+ volume/prod/web-data-copy (local, 10Gi, ReadWriteOnce, from snapshot web-data-nightly)"
+        in first.stdout
+    )
     assert first.stdout.index("Plan: 8 to create") < first.stdout.index("Apply complete")
     counts = SUMMARY.search(first.stdout)
     assert counts is not None, first.stdout
