@@ -229,8 +229,9 @@ def _location_decorators() -> list[Callable[[Any], Any]]:
             "--ref",
             default=None,
             metavar="BRANCH|TAG|SHA",
-            help="What to read from a git SOURCE (default: the remote's HEAD); with a local "
-            "repository path, read that repository at REF instead of its working tree.",
+            help="The branch, tag or commit of a git SOURCE to read; the remote's HEAD when "
+            "not given. With a local repository path: read that repository at REF, not its "
+            "working tree.",
         ),
         click.option(
             "--path",

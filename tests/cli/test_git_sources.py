@@ -147,7 +147,9 @@ def test_saved_plan_is_refused_once_the_ref_moved_unless_pinned(repo, tmp_path, 
     )
     moved = repo.commit(_infra(tmp_path, "web", "db"), "db")
     repo.push()
-    message = _error(_run(work, env, "apply", "plan.json", "--auto-approve"))
+    stale = _run(work, env, "apply", "plan.json", "--auto-approve")
+    assert stale.code == 4  # a stale plan: nothing changed, make a new plan
+    message = stale.stderr
     assert planned in message and moved in message and f"--ref {planned}" in message
     pinned = _run(work, env, "apply", "plan.json", "--auto-approve", "--ref", planned)
     assert pinned.code == 0, pinned.stderr
