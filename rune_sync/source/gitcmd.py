@@ -83,7 +83,6 @@ def run(
     timeout: float = DEFAULT_TIMEOUT,
     config: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
-    strip: bool = True,
 ) -> str:
     """Run ``git [hardening] [config] [--git-dir] args`` and return its stdout.
 
@@ -102,7 +101,6 @@ def run(
             command,
             env=environment(env),
             kill_after_timeout=timeout,
-            strip_newline_in_stdout=strip,
             stdout_as_string=True,
         )
     except git.GitCommandNotFound as exc:
