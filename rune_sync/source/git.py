@@ -218,6 +218,48 @@ def _sync(
     return _Synced(commit=info, root=root)
 
 
+def _sync_repairing(
+    entry: cache.Entry,
+    *,
+    remote: str,
+    display: str,
+    target: refs.Target,
+    path: str | None,
+    timeout: float,
+    notes: list[str],
+) -> _Synced:
+    """:func:`_sync`; a damaged entry is deleted and synced once more (noted)."""
+    try:
+        return _sync(
+            entry, remote=remote, display=display, target=target, path=path, timeout=timeout
+        )
+    except _Damaged as exc:
+        notes.append(
+            f"the git cache at {entry.base} was damaged "
+            f"({refs.headline(urls.redact(str(exc)))}); it was deleted and cloned again"
+        )
+    cache.reset(entry, timeout=timeout)
+    try:
+        return _sync(
+            entry, remote=remote, display=display, target=target, path=path, timeout=timeout
+        )
+    except _Damaged as again:
+        raise SourceError(
+            f"cannot fetch {display} into the cache at {entry.base}: {refs.headline(str(again))}"
+        ) from again
+
+
+def _failure(exc: gitcmd.GitFailure, *, display: str, entry: cache.Entry) -> SourceError:
+    if exc.no_space:
+        return SourceError(
+            f"no space left on the device while fetching {display} into the cache at "
+            f"{entry.base.parent}; free some space or set {cache.CACHE_ENV}"
+        )
+    if exc.timed_out:
+        return SourceError(f"fetching {display} timed out: {exc.detail}")
+    return refs.reach_error(display, exc)
+
+
 def open_git(
     *, remote: str, ref: str | None, path: str | None, cache_root: Path, timeout: float
 ) -> SourceSnapshot:
@@ -229,42 +271,20 @@ def open_git(
     with cache.locked(entry, timeout=timeout):
         fresh = not entry.base.exists()
         try:
-            try:
-                synced = _sync(
-                    entry, remote=remote, display=display, target=target, path=path, timeout=timeout
-                )
-            except _Damaged as exc:
-                notes.append(
-                    f"the git cache at {entry.base} was damaged "
-                    f"({refs.headline(urls.redact(str(exc)))}); it was deleted and cloned again"
-                )
-                cache.reset(entry, timeout=timeout)
-                fresh = True
-                try:
-                    synced = _sync(
-                        entry,
-                        remote=remote,
-                        display=display,
-                        target=target,
-                        path=path,
-                        timeout=timeout,
-                    )
-                except _Damaged as again:
-                    raise SourceError(
-                        f"cannot fetch {display} into the cache at {entry.base}: "
-                        f"{refs.headline(str(again))}"
-                    ) from again
+            synced = _sync_repairing(
+                entry,
+                remote=remote,
+                display=display,
+                target=target,
+                path=path,
+                timeout=timeout,
+                notes=notes,
+            )
         except gitcmd.GitFailure as exc:
-            if exc.no_space and fresh:
+            if exc.no_space and (fresh or notes):
+                # a clone begun by this run (not an older cache) gives its room back
                 shutil.rmtree(entry.base, ignore_errors=True)
-            if exc.no_space:
-                raise SourceError(
-                    f"no space left on the device while fetching {display} into the cache "
-                    f"at {entry.base.parent}; free some space or set {cache.CACHE_ENV}"
-                ) from exc
-            if exc.timed_out:
-                raise SourceError(f"fetching {display} timed out: {exc.detail}") from exc
-            raise refs.reach_error(display, exc) from exc
+            raise _failure(exc, display=display, entry=entry) from exc
     return SourceSnapshot(
         root=synced.root,
         kind=SourceKind.GIT,
