@@ -183,7 +183,9 @@ def open_backend(
         where = target if name is None else StateTarget(location=target.location, name=name)
     else:
         try:
-            where = StateTarget(location=str(target), name=name or DEFAULT_STATE_NAME)
+            where = StateTarget(
+                location=str(target), name=DEFAULT_STATE_NAME if name is None else name
+            )
         except ValueError as exc:
             raise StateError(str(exc)) from None
     # Imported here: a backend module is loaded only when it is selected (and the
