@@ -4,8 +4,9 @@ Owned here: :class:`PgServer` and the session fixture ``pg_server`` (registered 
 test folder by ``pytest_plugins`` in ``tests/conftest.py``). The server listens on
 127.0.0.1 at a free port (password auth, scram) and on a Unix socket in its directory
 (trust, for the fixture's own administration). As root, ``initdb``/``pg_ctl`` run as the
-``postgres`` user. The fsync-class settings are off: the tests kill clients and restart
-the server, never the machine. Stopped (``pg_ctl stop -m immediate``) at session end.
+``postgres`` user. ``fsync`` is off (the tests crash clients and the server process,
+never the machine); ``synchronous_commit`` stays on, so a server crash loses no commit.
+Stopped (``pg_ctl stop -m immediate``) at session end.
 
 Tests that need it are skipped, with the reason, only when the PostgreSQL binaries are
 not installed (``.ci/run`` installs them, so CI never skips).
@@ -80,7 +81,7 @@ class PgServer:
     def start(self) -> None:
         options = (
             f"-k {self.sockdir} -p {self.port} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c fsync=off -c full_page_writes=off "
             "-c max_connections=200 -c shared_buffers=32MB"
         )
         log = self.root / "server.log"
