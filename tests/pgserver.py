@@ -63,6 +63,8 @@ class PgServer:
     root: Path
     port: int
     as_postgres: bool
+    durable: bool = False
+    """Keep fsync on (the benchmarks); the tests turn it off."""
 
     @property
     def datadir(self) -> Path:
@@ -81,9 +83,10 @@ class PgServer:
     def start(self) -> None:
         options = (
             f"-k {self.sockdir} -p {self.port} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c full_page_writes=off "
             "-c max_connections=200 -c shared_buffers=32MB"
         )
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         log = self.root / "server.log"
         self._run("pg_ctl", "-D", str(self.datadir), "-l", str(log), "-w", "-o", options, "start")
 
@@ -123,13 +126,16 @@ class PgServer:
         return self.url(self.create_database())
 
 
-def start_server() -> PgServer:
+def start_server(*, durable: bool = False) -> PgServer:
+    """initdb and start a server in a new temp dir (stop it, remove ``root`` after)."""
     bindir = find_bindir()
     if bindir is None:
         pytest.skip("PostgreSQL is not installed (no initdb; `apt-get install postgresql`)")
     as_postgres = os.geteuid() == 0
     root = Path(tempfile.mkdtemp(prefix="rune-sync-pg-"))
-    server = PgServer(bindir=bindir, root=root, port=_free_port(), as_postgres=as_postgres)
+    server = PgServer(
+        bindir=bindir, root=root, port=_free_port(), as_postgres=as_postgres, durable=durable
+    )
     server.sockdir.mkdir()
     if as_postgres:
         shutil.chown(root, "postgres")

@@ -19,9 +19,10 @@ wrote itself, and — while this object holds the lock — that its lock record 
 there (a ``force-unlock`` or a new holder removes it). The check locks the state's row
 (``FOR SHARE``), so a concurrent serial bump is either seen or waits.
 
-Threads share one connection under a lock, as in the SQLite backend (each call is one
-short statement; a :meth:`transaction` block keeps the others out until it ends). The
-lock lives on a connection of its own (:mod:`rune_sync.state.pglock`). Every psycopg
+Threads borrow connections from a small pool (:mod:`rune_sync.state.pgpool`), so the
+writes of a parallel apply overlap their round trips; a :meth:`transaction` block keeps
+its thread on one connection and the other threads' writes out until it ends. The lock
+lives on a connection of its own (:mod:`rune_sync.state.pglock`). Every psycopg
 error becomes a ``StateError`` naming the state with its password masked.
 """
 
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,6 +51,7 @@ from rune_sync.state.model import (
     parse_timestamp,
 )
 from rune_sync.state.pglock import LOCK_CLASS, PgLock
+from rune_sync.state.pgpool import Connections
 from rune_sync.state.target import StateTarget
 
 if TYPE_CHECKING:
@@ -109,8 +110,9 @@ class PostgresState:
 
     def __init__(self, *, target: StateTarget, connection: psycopg.Connection[Any]) -> None:
         self.target = target
-        self._conn: psycopg.Connection[Any] | None = connection
-        self._mutex = threading.RLock()
+        self._pool = Connections(
+            first=connection, connect=lambda: pgconn.connect(target), where=target.display
+        )
         self._lock = PgLock(target=target, run=self._read)
         self._seen: StateMeta | None = None
 
@@ -143,10 +145,7 @@ class PostgresState:
     def close(self) -> None:
         """Release a lock this object holds and close the connection; idempotent."""
         self._lock.release()
-        with self._mutex:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                conn.close()
+        self._pool.close()
 
     def __enter__(self) -> PostgresState:
         return self
@@ -194,8 +193,7 @@ class PostgresState:
 
         meta, rows = self._read(load)
         records = {record.address: record for record in map(self._record, rows)}
-        with self._mutex:
-            self._seen = meta
+        self._seen = meta
         return records
 
     # ----------------------------------------------------------------- writing
@@ -233,15 +231,17 @@ class PostgresState:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[PostgresState]:
-        with self._mutex:
-            conn = self._connection()
-            seen = self._seen
-            try:
-                with pgconn.pg_errors(self.target), conn.transaction():
-                    yield self
-            except BaseException:
-                self._seen = seen  # what the rolled-back writes moved never happened
-                raise
+        seen = self._seen
+        try:
+            with (
+                pgconn.pg_errors(self.target),
+                self._pool.exclusive() as conn,
+                conn.transaction(),
+            ):
+                yield self
+        except BaseException:
+            self._seen = seen  # what the rolled-back writes moved never happened
+            raise
 
     def replace_all(
         self,
@@ -300,8 +300,7 @@ class PostgresState:
         except BaseException:
             self._lock.release()
             raise
-        with self._mutex:
-            self._seen = meta
+        self._seen = meta
 
     def release(self) -> None:
         self._lock.release()
@@ -315,20 +314,15 @@ class PostgresState:
 
     # ----------------------------------------------------------------- internals
 
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None:
-            raise StateError(f"state {self.target} is closed")
-        return self._conn
-
     def _read(self, query: Callable[[psycopg.Connection[Any]], _T]) -> _T:
-        with self._mutex, pgconn.pg_errors(self.target):
-            return query(self._connection())
+        with pgconn.pg_errors(self.target), self._pool.borrow() as conn:
+            return query(conn)
 
     def _write(self, change: Callable[[psycopg.Connection[Any]], _T]) -> _T:
-        # Each statement commits by itself (autocommit) unless a transaction() is open
-        # on this connection; the mutex keeps other threads out of an open one.
-        with self._mutex, pgconn.pg_errors(self.target):
-            return change(self._connection())
+        # Each statement commits by itself (autocommit) unless this thread is inside
+        # transaction(), whose gate keeps the other threads' writes out until it ends.
+        with pgconn.pg_errors(self.target), self._pool.writing(), self._pool.borrow() as conn:
+            return change(conn)
 
     def _guard(self) -> dict[str, object]:
         seen = self._seen
