@@ -104,6 +104,11 @@ def explain(exc: BaseException, target: StateTarget, *, connecting: bool = False
             f"{text}; create it first (e.g. `createdb NAME` as a user allowed to), rune-sync "
             "creates its tables in it"
         )
+    if connecting and ("ssl" in lowered or "certificate" in lowered):
+        return (
+            f"the TLS connection failed ({text}); check sslmode, sslrootcert, sslcert and "
+            "sslkey in the URL, or PGSSLMODE / PGSSLROOTCERT"
+        )
     if connecting and any(
         hint in lowered
         for hint in (

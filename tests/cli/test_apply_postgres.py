@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 import time
 
+from rune_sync.state import open_backend
 from tests.cli.test_apply_reliability import (
     assert_converged,
     assert_truthful_midway,
@@ -115,3 +116,24 @@ def test_a_server_restart_mid_apply_fails_cleanly_and_a_rerun_converges(
     assert again.code == 0, again.stderr[-2000:]
     assert serial_of(pg_url) == 2
     assert_converged(vols, pg_url, {f"bulk/v{i:04d}" for i in range(TOTAL)}, cwd)
+
+
+def test_plan_and_apply_take_the_state_name(tmp_path, pg_url):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    src, _ = many(tmp_path, 3)
+    named = ("--state", pg_url, "--state-name", "team-a")
+    planned = rs("plan", str(src), *named, "--detailed-exitcode", cwd=cwd)
+    assert planned.code == 2, planned.stderr
+    applied = rs("apply", str(src), *named, "--auto-approve", cwd=cwd)
+    assert applied.code == 0, applied.stderr
+    again = rs("plan", str(src), *named, "--detailed-exitcode", cwd=cwd)
+    assert again.code == 0, again.stderr
+    other = rs("plan", str(src), "--state", pg_url, "--detailed-exitcode", cwd=cwd)
+    assert other.code == 2, "the default state of the database is another state"
+    assert len(records_of_named(pg_url, "team-a")) == 3
+
+
+def records_of_named(url: str, name: str) -> dict[str, object]:
+    with open_backend(url, create=False, name=name) as backend:
+        return {str(a): r for a, r in backend.load_all().items()}

@@ -197,3 +197,10 @@ def test_settings_in_the_url_win_over_the_defaults(pg_url):
 def test_a_password_is_masked_wherever_a_url_is_shown(url, shown):
     assert mask_url(url) == shown
     assert StateTarget(location=url).flags == f"--state {shown}"
+
+
+def test_a_tls_failure_is_explained_without_the_password(pg_server: PgServer):
+    url = pg_server.url(pg_server.create_database()) + "?sslmode=require"
+    with pytest.raises(StateError, match="TLS connection failed") as caught:
+        open_backend(url, create=True)  # the test server speaks no TLS
+    assert PASSWORD not in str(caught.value) and "sslmode=require" in str(caught.value)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import rune_sync.state
 
 EXPECTED = [
+    "Copied",
     "DEFAULT_PATH",
+    "DEFAULT_STATE_NAME",
     "InvalidStateDocument",
     "LockInfo",
+    "MigrationRefusedError",
     "PushRefusedError",
     "RecordWriter",
     "SourceInfo",
@@ -22,8 +25,11 @@ EXPECTED = [
     "StateReader",
     "StateRecord",
     "StateSnapshot",
+    "StateTarget",
+    "copy_state",
     "dumps",
     "loads",
+    "mask_url",
     "open_backend",
     "parse",
     "pull",
