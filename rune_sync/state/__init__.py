@@ -37,7 +37,7 @@ from rune_sync.state.export import (
     pull,
     push,
 )
-from rune_sync.state.migrate import Copied, MigrationRefusedError, copy_state
+from rune_sync.state.migrate import MigrationRefusedError, copy_state
 from rune_sync.state.model import (
     LockInfo,
     SourceInfo,
@@ -53,7 +53,6 @@ from rune_sync.state.target import DEFAULT_STATE_NAME, StateTarget, mask_url
 __all__ = [
     "DEFAULT_PATH",
     "DEFAULT_STATE_NAME",
-    "Copied",
     "InvalidStateDocument",
     "LockInfo",
     "MigrationRefusedError",

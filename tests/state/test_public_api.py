@@ -5,7 +5,6 @@ from __future__ import annotations
 import rune_sync.state
 
 EXPECTED = [
-    "Copied",
     "DEFAULT_PATH",
     "DEFAULT_STATE_NAME",
     "InvalidStateDocument",
