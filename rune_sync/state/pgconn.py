@@ -10,8 +10,10 @@ and scrubbed from the library's own text, and a hint for the usual failures
 Connection settings: the URL and the standard ``PG*`` environment variables (libpq reads
 ``PGPASSWORD``, ``PGSSLMODE``, ``PGPASSFILE``…) decide; this module only adds defaults
 the URL does not set: ``connect_timeout`` 10 s, TCP keepalives (idle 10 s, every 5 s, 3
-probes), ``tcp_user_timeout`` 30 s, ``application_name`` rune-sync, and per session a
-``statement_timeout`` of 60 s unless the URL's ``options`` sets one.
+probes), ``tcp_user_timeout`` 30 s, ``application_name`` rune-sync; per session the
+same keepalives on the server's side (so the server drops the session, and a lock it
+holds, when the client vanishes), and a ``statement_timeout`` of 60 s unless the URL's
+``options`` sets one.
 
 Must not: print or log the URL unmasked.
 """
@@ -41,6 +43,15 @@ _DEFAULTS = {
     "tcp_user_timeout": "30000",
     "application_name": "rune-sync",
 }
+_SERVER_SIDE = {
+    # The server's side of the same: it notices a vanished client (host down, cable
+    # cut) and ends its session — releasing a lock it held — in about half a minute
+    # instead of the operating system's two hours.
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
 
 
 def require_psycopg() -> None:
@@ -63,12 +74,18 @@ def connect(target: StateTarget) -> psycopg.Connection[tuple[object, ...]]:
         given = conninfo_to_dict(target.location)
         extra = {key: value for key, value in _DEFAULTS.items() if key not in given}
         conn = psycopg.connect(make_conninfo(target.location, **extra), autocommit=True)
+    settings = dict(_SERVER_SIDE)
+    if conn.info.server_version < 120000:
+        del settings["tcp_user_timeout"]
+    if "statement_timeout" not in str(given.get("options", "")):
+        settings["statement_timeout"] = STATEMENT_TIMEOUT
     try:
         with pg_errors(target):
-            if "statement_timeout" not in str(given.get("options", "")):
-                conn.execute(
-                    "SELECT set_config('statement_timeout', %s, false)", (STATEMENT_TIMEOUT,)
-                )
+            calls = ", ".join("set_config(%s, %s, false)" for _ in settings)
+            conn.execute(
+                f"SELECT {calls}".encode(),
+                [part for item in settings.items() for part in item],
+            )
     except BaseException:
         conn.close()
         raise

@@ -168,6 +168,10 @@ def test_connections_keep_alive_and_time_statements_out(pg_url):
         assert params.get("connect_timeout") == "10"
         timeout = conn.execute("SHOW statement_timeout").fetchone()
         assert timeout is not None and timeout[0] == "1min"
+        server_side = conn.execute(
+            "SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_user_timeout')"
+        ).fetchone()
+        assert server_side == ("10", "30000")
         assert PASSWORD not in str(target) and "***" in str(target)
     finally:
         conn.close()
