@@ -13,11 +13,10 @@ import psycopg
 import pytest
 
 from rune_sync.errors import StateError
-from rune_sync.state import StateNotFoundError, open_backend, pgconn, schema
+from rune_sync.state import StateNotFoundError, open_backend, schema
 from rune_sync.state.model import LockInfo
-from rune_sync.state.target import StateTarget, mask_url
 from rune_sync.testing.state import StateBackendContract, contract_record
-from tests.pgserver import PASSWORD, PgServer
+from tests.pgserver import PgServer
 
 
 class TestPostgresContract(StateBackendContract):
@@ -153,58 +152,3 @@ def test_taking_the_lock_reads_what_the_previous_holder_wrote(pg_url):
             assert watcher.meta().serial == 1
             watcher.put(contract_record(2))  # accepted: it read serial 1 under the lock
         assert len(applier.load_all()) == 2
-
-
-# --------------------------------------------------------------------------- connections
-
-
-def test_connections_keep_alive_and_time_statements_out(pg_url):
-    target = StateTarget(location=pg_url)
-    conn = pgconn.connect(target)
-    try:
-        params = conn.info.get_parameters()
-        assert params.get("keepalives") == "1"
-        assert params.get("tcp_user_timeout") == "30000"
-        assert params.get("connect_timeout") == "10"
-        timeout = conn.execute("SHOW statement_timeout").fetchone()
-        assert timeout is not None and timeout[0] == "1min"
-        server_side = conn.execute(
-            "SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_user_timeout')"
-        ).fetchone()
-        assert server_side == ("10", "30000")
-        assert PASSWORD not in str(target) and "***" in str(target)
-    finally:
-        conn.close()
-
-
-def test_settings_in_the_url_win_over_the_defaults(pg_url):
-    url = f"{pg_url}?connect_timeout=3&options=-c%20statement_timeout%3D5s"
-    conn = pgconn.connect(StateTarget(location=url))
-    try:
-        assert conn.info.get_parameters().get("connect_timeout") == "3"
-        timeout = conn.execute("SHOW statement_timeout").fetchone()
-        assert timeout is not None and timeout[0] == "5s"
-    finally:
-        conn.close()
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("postgresql://u:s3cret@h:5432/db", "postgresql://u:***@h:5432/db"),
-        ("postgres://u@h/db", "postgres://u@h/db"),
-        ("postgresql://u:p%40ss@h/db?sslmode=require", "postgresql://u:***@h/db?sslmode=require"),
-        ("postgresql://h/db?password=s3cret&sslmode=verify-full",
-         "postgresql://h/db?password=***&sslmode=verify-full"),
-    ],
-)  # fmt: skip
-def test_a_password_is_masked_wherever_a_url_is_shown(url, shown):
-    assert mask_url(url) == shown
-    assert StateTarget(location=url).flags == f"--state {shown}"
-
-
-def test_a_tls_failure_is_explained_without_the_password(pg_server: PgServer):
-    url = pg_server.url(pg_server.create_database()) + "?sslmode=require"
-    with pytest.raises(StateError, match="TLS connection failed") as caught:
-        open_backend(url, create=True)  # the test server speaks no TLS
-    assert PASSWORD not in str(caught.value) and "sslmode=require" in str(caught.value)
