@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from rune_sync.errors import StateError
-from rune_sync.state.target import MASK, StateTarget, password_of
+from rune_sync.state.target import MASK, StateTarget, mask_url, password_of
 
 if TYPE_CHECKING:
     import psycopg
@@ -157,6 +157,7 @@ def explain(exc: BaseException, target: StateTarget, *, connecting: bool = False
 
 def scrub(text: str, target: StateTarget) -> str:
     """``text`` with the password of ``target`` (URL or PGPASSWORD) replaced by ``***``."""
+    text = text.replace(target.location, mask_url(target.location))
     for secret in (password_of(target.location), os.environ.get("PGPASSWORD")):
         if secret:
             text = text.replace(secret, MASK)

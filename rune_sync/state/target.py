@@ -80,8 +80,9 @@ def password_of(location: str) -> str | None:
             if key == "password" and value:
                 return value
         return urllib.parse.unquote(parts.password) if parts.password else None
-    except ValueError:
-        return None
+    except ValueError:  # a malformed URL: the user-info part, as written
+        userinfo = location.partition("://")[2].rpartition("@")[0]
+        return userinfo.partition(":")[2] or None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -45,3 +45,20 @@ def test_a_tls_failure_is_explained_without_the_password(pg_server: PgServer):
     with pytest.raises(StateError, match="TLS connection failed") as caught:
         open_backend(url, create=True)  # the test server speaks no TLS
     assert PASSWORD not in str(caught.value) and "sslmode=require" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://rune:{PASSWORD}@[::1/db",
+        f"postgresql://rune:{PASSWORD}@127.0.0.1:notaport/db",
+        f"postgresql://rune:{PASSWORD}@127.0.0.1:1/db?bogus=1",
+        f"postgresql://127.0.0.1:1/db?password={PASSWORD}&bogus=1",
+    ],
+)
+def test_a_malformed_url_is_one_error_without_the_password(url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StateError) as caught:
+        open_backend(url, create=True)
+    assert PASSWORD not in str(caught.value)
+    assert "***" in str(caught.value)
