@@ -229,7 +229,10 @@ def force_unlock(lock_id: str | None, state: options.StateOption, yes: bool) -> 
         if lock_id is not None and lock_id != holder.id:
             raise click.ClickException(state_view.other_lock_id(lock_id, holder, backend.location))
         if holder.is_known and not yes:
-            click.echo(state_view.unlock_warning(holder, backend.location), err=True)
+            warning = state_view.unlock_warning(
+                holder, backend.location, postgres=target.is_postgres
+            )
+            click.echo(warning, err=True)
             if not sys.stdin.isatty():
                 raise click.ClickException(
                     "not breaking the lock without confirmation, and there is no terminal to "

@@ -132,6 +132,9 @@ def test_a_held_lock_names_the_holder_with_the_password_masked(rs, pg_url):
         blocked = rs("state", "rm", "volume/app/data", "--state", pg_url)
         assert blocked.code == 1
         assert "elsewhere.example" in blocked.stderr and "force-unlock" in blocked.stderr
+        unasked = rs("state", "force-unlock", first.id, "--state", pg_url)
+        assert unasked.code == 1 and "--yes" in unasked.stderr
+        assert "ends that holder's session on the PostgreSQL server" in unasked.stderr
         broken = rs("state", "force-unlock", first.id, "--state", pg_url, "--yes")
         assert broken.code == 0, broken.stderr
         assert rs("state", "rm", "volume/app/data", "--state", pg_url).code == 0

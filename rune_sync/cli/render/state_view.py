@@ -160,9 +160,15 @@ def waiting(holder: LockInfo, seconds: float) -> str:
     return f"The state is locked by {who}; waiting up to {seconds:g}s for it…"
 
 
-def unlock_warning(holder: LockInfo, location: str) -> str:
-    return (
-        f"The state at {location} is locked by {holder.describe()} (lock ID {holder.id}).\n"
+def unlock_warning(holder: LockInfo, location: str, *, postgres: bool = False) -> str:
+    said = f"The state at {location} is locked by {holder.describe()} (lock ID {holder.id}).\n"
+    if postgres:
+        return said + (
+            "Breaking the lock ends that holder's session on the PostgreSQL server, and every "
+            "later write of it is refused; it does not stop the process itself, nor a driver "
+            "call it has in flight. Make sure it is gone first."
+        )
+    return said + (
         "Breaking the lock does not stop that process: if it is still running it may go on "
         "writing the state next to the next holder. Make sure it is gone first."
     )
