@@ -13,7 +13,7 @@ from rune_sync.errors import StateError
 from rune_sync.state import StateLockHeldError, open_backend
 from rune_sync.state.model import LockInfo, format_timestamp
 from rune_sync.state.pglock import LOCK_CLASS, lock_key
-from rune_sync.testing.state import Holder
+from rune_sync.testing.state import Holder, contract_record
 from tests.pgserver import PASSWORD, PgServer
 
 
@@ -86,3 +86,19 @@ def test_force_unlock_without_the_right_to_end_the_session_changes_nothing(
         assert "superuser" in str(caught.value) and PASSWORD not in str(caught.value)
         assert state.lock_info() == first, "a refused force-unlock changed the lock"
         holder.release()
+
+
+def test_one_object_can_take_and_release_the_lock_cycle_after_cycle(pg_url):
+    """What a watcher does: try the lock each cycle, write, let go; another command
+    gets its turn in between."""
+    with open_backend(pg_url, create=True) as watcher, open_backend(pg_url, create=False) as other:
+        for cycle in range(3):
+            with watcher.lock(_info(f"watch cycle {cycle}"), timeout=5):
+                watcher.put(contract_record(cycle))
+                watcher.bump_serial()
+                with pytest.raises(StateLockHeldError):
+                    other.acquire(_info("apply"), timeout=0)
+            with other.lock(_info("apply"), timeout=5):
+                other.bump_serial()
+        assert watcher.meta().serial == 6
+        assert len(other.load_all()) == 3
