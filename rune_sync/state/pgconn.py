@@ -116,6 +116,8 @@ def explain(exc: BaseException, target: StateTarget, *, connecting: bool = False
             f"the server refused the credentials ({text}); check the user and password "
             "in the URL or PGPASSWORD / ~/.pgpass"
         )
+    if connecting and "role" in lowered and "does not exist" in lowered:
+        return f"{text}; check the user in the URL or PGUSER"
     if "does not exist" in lowered and "database" in lowered and connecting:
         return (
             f"{text}; create it first (e.g. `createdb NAME` as a user allowed to), rune-sync "

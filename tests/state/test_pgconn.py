@@ -62,3 +62,10 @@ def test_a_malformed_url_is_one_error_without_the_password(url, tmp_path, monkey
         open_backend(url, create=True)
     assert PASSWORD not in str(caught.value)
     assert "***" in str(caught.value)
+
+
+def test_an_unknown_user_is_named_as_such(pg_server: PgServer):
+    url = pg_server.url(pg_server.create_database(), user="nobody_here")
+    with pytest.raises(StateError, match="check the user") as caught:
+        open_backend(url, create=True)
+    assert PASSWORD not in str(caught.value)
