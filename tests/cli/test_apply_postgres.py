@@ -137,3 +137,19 @@ def test_plan_and_apply_take_the_state_name(tmp_path, pg_url):
 def records_of_named(url: str, name: str) -> dict[str, object]:
     with open_backend(url, create=False, name=name) as backend:
         return {str(a): r for a, r in backend.load_all().items()}
+
+
+def test_the_runefile_can_name_the_database_and_the_state(tmp_path, pg_url):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    src, _ = many(tmp_path, 2)
+    runefile = src / "runefile.yaml"
+    runefile.write_text(
+        runefile.read_text(encoding="utf-8") + f"sync:\n  state: '{pg_url}'\n  stateName: team-b\n",
+        encoding="utf-8",
+    )
+    applied = rs("apply", str(src), "--auto-approve", cwd=cwd)
+    assert applied.code == 0, applied.stderr
+    assert PASSWORD not in applied.stdout + applied.stderr
+    assert len(records_of_named(pg_url, "team-b")) == 2
+    assert list(cwd.iterdir()) == [], "nothing is written into the working directory"
