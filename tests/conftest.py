@@ -13,6 +13,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["tests.pgserver"]  # the session PostgreSQL server: pg_server, pg_url
+
 
 @dataclass(frozen=True)
 class Result:

@@ -78,7 +78,7 @@ class Declined(RuneSyncError):
 def apply(
     target: str,
     runefile: Path | None,
-    state: str | None,
+    state: options.StateOption,
     secrets_dir: Path | None,
     output_format: str,
     no_color: bool,

@@ -14,6 +14,7 @@ import click
 from rune_sync.plan.model import Options
 from rune_sync.source.base import TrustPolicy
 from rune_sync.spec.model import Address
+from rune_sync.state.target import check_state_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,14 +52,53 @@ def no_color_option(func: F) -> F:
     )(func)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateOption:
+    """``--state`` and ``--state-name`` as given (``None``: not given); resolved against
+    the environment and the runefile by :func:`rune_sync.cli.pipeline.state_target`."""
+
+    location: str | None = None
+    name: str | None = None
+
+
+def check_state_name_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """Click callback: a valid state name (or ``None``), else a usage error."""
+    if value is None:
+        return None
+    try:
+        return check_state_name(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def state_option(func: F) -> F:
-    return click.option(
+    """``--state PATH|URL`` and ``--state-name NAME``, folded into one
+    :class:`StateOption` in the command's ``state`` parameter."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = StateOption(location=kwargs.pop("state"), name=kwargs.pop("state_name"))
+        return func(*args, state=state, **kwargs)
+
+    wrapper = click.option(
+        "--state-name",
+        default=None,
+        envvar="RUNE_SYNC_STATE_NAME",
+        metavar="NAME",
+        callback=check_state_name_option,
+        help="Which state of a PostgreSQL database (else RUNE_SYNC_STATE_NAME, the "
+        "runefile's sync.stateName, or default); a SQLite file holds only 'default'.",
+    )(wrapper)
+    wrapper = click.option(
         "--state",
         default=None,
         metavar="PATH|URL",
-        help="State location (else RUNE_SYNC_STATE, the runefile's sync.state, "
-        "or .rune-sync/state.db).",
-    )(func)
+        help="State location: a file, or postgresql://… (else RUNE_SYNC_STATE, the "
+        "runefile's sync.state, or .rune-sync/state.db).",
+    )(wrapper)
+    return cast(F, wrapper)  # click keeps the callable's shape; only the options are folded
 
 
 def secrets_dir_option(func: F) -> F:

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from rune_sync import __version__, secrets
 from rune_sync.cli import wiring
+from rune_sync.cli.options import StateOption
 from rune_sync.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from rune_sync.drivers.base import Observation
 from rune_sync.drivers.registry import DriverRegistry
-from rune_sync.errors import SpecError, ValidationError
+from rune_sync.errors import SpecError, StateError, ValidationError
 from rune_sync.plan import planner, refresh
 from rune_sync.plan.model import Options, Plan
 from rune_sync.source import gitcmd, history, opener, urls
@@ -31,6 +32,7 @@ from rune_sync.state import DEFAULT_PATH
 from rune_sync.state.backend import StateBackend, StateNotFoundError, open_backend
 from rune_sync.state.model import SourceKind as StateSourceKind
 from rune_sync.state.model import StateMeta, StateRecord
+from rune_sync.state.target import DEFAULT_STATE_NAME, StateTarget
 
 STATE_ENV = "RUNE_SYNC_STATE"
 
@@ -153,17 +155,26 @@ def check_secrets(loaded: Loaded, resolver: secrets.Resolver) -> tuple[Diagnosti
     return found
 
 
-def state_target(flag: str | None, runefile: Runefile | None = None) -> str:
-    """Where the state lives: --state, else RUNE_SYNC_STATE, else the runefile, else default."""
-    if flag:
-        return flag
-    env = os.environ.get(STATE_ENV)
-    if env:
-        return env
-    configured = runefile.sync.get("state") if runefile is not None else None
-    if isinstance(configured, str) and configured:
-        return configured
-    return str(DEFAULT_PATH)
+def state_target(
+    flag: StateOption | str | None, runefile: Runefile | None = None
+) -> StateTarget:
+    """Which state: its location from --state, else RUNE_SYNC_STATE, else the runefile's
+    ``sync.state``, else the default path; its name from --state-name (or
+    RUNE_SYNC_STATE_NAME, read by the option), else the runefile's ``sync.stateName``,
+    else ``default``."""
+    given = flag if isinstance(flag, StateOption) else StateOption(location=flag)
+    sync = runefile.sync if runefile is not None else {}
+    location = given.location or os.environ.get(STATE_ENV) or _setting(sync, "state")
+    name = given.name or _setting(sync, "stateName") or DEFAULT_STATE_NAME
+    try:
+        return StateTarget(location=location or str(DEFAULT_PATH), name=name)
+    except ValueError as exc:
+        raise StateError(f"runefile sync.stateName: {exc}") from None
+
+
+def _setting(sync: Mapping[str, object], key: str) -> str | None:
+    value = sync.get(key)
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,7 +185,7 @@ class StateView:
     records: Mapping[Address, StateRecord] = field(default_factory=dict)
 
 
-def read_state(target: str) -> StateView:
+def read_state(target: StateTarget | str) -> StateView:
     """Load the state without creating or locking it."""
     try:
         backend = open_backend(target, create=False)
@@ -185,7 +196,7 @@ def read_state(target: str) -> StateView:
 
 
 @contextmanager
-def writable_state(target: str) -> Iterator[StateBackend]:
+def writable_state(target: StateTarget | str) -> Iterator[StateBackend]:
     """Open (creating if needed) the state for writing."""
     backend = open_backend(target, create=True)
     with backend:

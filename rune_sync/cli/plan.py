@@ -94,7 +94,7 @@ def report_spec_error(exc: SpecError) -> None:
 def plan(
     source: str,
     runefile: Path | None,
-    state: str | None,
+    state: options.StateOption,
     secrets_dir: Path | None,
     output_format: str,
     no_color: bool,

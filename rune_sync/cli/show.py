@@ -21,15 +21,14 @@ from rune_sync.plan import planfile
 @options.state_option
 @options.format_option("text", "json", "markdown")
 @options.no_color_option
-def show(file: Path, state: str | None, output_format: str, no_color: bool) -> int:
+def show(file: Path, state: options.StateOption, output_format: str, no_color: bool) -> int:
     """Render a saved plan FILE and say whether it is still fresh.
 
     Freshness is judged against --state (or RUNE_SYNC_STATE) when one is given."""
     saved = planfile.load(file)
     header = _header(saved.source, saved.serial)
-    target = state or os.environ.get(pipeline.STATE_ENV)
-    if target:
-        view = pipeline.read_state(target)
+    if state.location or os.environ.get(pipeline.STATE_ENV):
+        view = pipeline.read_state(pipeline.state_target(state))
         verdict = planfile.freshness(
             saved,
             lineage=view.meta.lineage if view.meta else None,

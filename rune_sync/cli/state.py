@@ -6,10 +6,13 @@ it, or waiting up to ``--lock-timeout`` — and move the serial on, so plans sav
 go stale; ``force-unlock`` breaks a lock its holder cannot release. None of them calls
 a driver: they change what rune-sync remembers, never the storage itself.
 
-Every subcommand takes ``--state`` after its own name (else ``RUNE_SYNC_STATE``, else
-``.rune-sync/state.db``). Exit codes: 0 success, 1 error (unknown address, no state,
-refused push, held lock, declined confirmation), 64 usage (missing or malformed ADDRESS,
-missing or unreadable FILE, a bad duration).
+Every subcommand takes ``--state`` and ``--state-name`` after its own name (else
+``RUNE_SYNC_STATE`` / ``RUNE_SYNC_STATE_NAME``, else ``.rune-sync/state.db`` and
+``default``); ``migrate`` takes ``--from``/``--to`` (and ``--from-name``/``--to-name``)
+instead and copies a whole state between backends, verified. Exit codes: 0 success, 1
+error (unknown address, no state, refused push or migration, held lock, declined
+confirmation), 64 usage (missing or malformed ADDRESS, missing or unreadable FILE, a bad
+duration or state name).
 
 Commands stay thin: parse, call the state API, hand the values to
 :mod:`rune_sync.cli.render.state_view`.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO
@@ -31,7 +34,9 @@ from rune_sync.cli.render import state_view
 from rune_sync.spec.model import Address
 from rune_sync.state import export
 from rune_sync.state.backend import StateBackend, StateNotFoundError, open_backend
+from rune_sync.state.migrate import copy_state
 from rune_sync.state.model import StateRecord
+from rune_sync.state.target import DEFAULT_STATE_NAME, StateTarget
 
 _SUGGESTIONS = 3
 
@@ -58,7 +63,7 @@ def _address_argument(func: options.F) -> options.F:
 
 
 @contextmanager
-def _existing(target: str) -> Iterator[StateBackend]:
+def _existing(target: StateTarget) -> Iterator[StateBackend]:
     """The state at ``target``, which must exist; nothing is created."""
     with open_backend(target, create=False) as backend:
         yield backend
@@ -98,7 +103,7 @@ def state() -> None:
 @state.command("list")
 @options.state_option
 @options.format_option("text", "json")
-def list_(state: str | None, output_format: str) -> None:
+def list_(state: options.StateOption, output_format: str) -> None:
     """Every record by address: status, handle, driver."""
     target = pipeline.state_target(state)
     view = pipeline.read_state(target)
@@ -106,9 +111,9 @@ def list_(state: str | None, output_format: str) -> None:
     if output_format == "json":
         click.echo(state_view.records_json(records))
     elif view.meta is None:
-        click.echo(state_view.no_state(target), err=True)
+        click.echo(state_view.no_state(str(target)), err=True)
     elif not records:
-        click.echo(state_view.no_records(target), err=True)
+        click.echo(state_view.no_records(str(target)), err=True)
     else:
         _echo_lines(state_view.record_table(records))
 
@@ -117,7 +122,7 @@ def list_(state: str | None, output_format: str) -> None:
 @_address_argument
 @options.state_option
 @options.format_option("text", "json")
-def show(address: Address, state: str | None, output_format: str) -> None:
+def show(address: Address, state: options.StateOption, output_format: str) -> None:
     """One record, every field (driver parameters hold secret references, never values)."""
     with _existing(pipeline.state_target(state)) as backend:
         record = _record(backend, address)
@@ -129,7 +134,7 @@ def show(address: Address, state: str | None, output_format: str) -> None:
 
 @state.command()
 @options.state_option
-def pull(state: str | None) -> None:
+def pull(state: options.StateOption) -> None:
     """The whole state as one JSON document on stdout (a backup, or input for push)."""
     with _existing(pipeline.state_target(state)) as backend:
         document = export.pull(backend)
@@ -145,7 +150,7 @@ def pull(state: str | None) -> None:
     help="Replace the state even with a document of another lineage or an older serial.",
 )
 @options.lock_timeout_option
-def push(file: IO[bytes], state: str | None, force: bool, lock_timeout: float) -> None:
+def push(file: IO[bytes], state: options.StateOption, force: bool, lock_timeout: float) -> None:
     """Replace the state with the document in FILE (`-`: stdin), as `pull` wrote it.
 
     The state is created when it does not exist. Refused unless --force: a document
@@ -160,14 +165,14 @@ def push(file: IO[bytes], state: str | None, force: bool, lock_timeout: float) -
         locking.hold(backend, command=_command_line("push"), timeout=lock_timeout),
     ):
         meta = export.push(backend, document, force=force)
-    click.echo(state_view.pushed(meta, count=len(snapshot.records), location=target))
+    click.echo(state_view.pushed(meta, count=len(snapshot.records), location=str(target)))
 
 
 @state.command()
 @_address_argument
 @options.state_option
 @options.lock_timeout_option
-def rm(address: Address, state: str | None, lock_timeout: float) -> None:
+def rm(address: Address, state: options.StateOption, lock_timeout: float) -> None:
     """Forget ADDRESS for good (a retained record too); its data is not touched."""
     with _existing(pipeline.state_target(state)) as backend:
         with locking.hold(backend, command=_command_line("rm", address), timeout=lock_timeout):
@@ -185,7 +190,7 @@ def rm(address: Address, state: str | None, lock_timeout: float) -> None:
 @_address_argument
 @options.state_option
 @options.lock_timeout_option
-def retry(address: Address, state: str | None, lock_timeout: float) -> None:
+def retry(address: Address, state: options.StateOption, lock_timeout: float) -> None:
     """Un-stall ADDRESS: the next apply tries a Stalled resource again."""
     with _existing(pipeline.state_target(state)) as backend:
         with locking.hold(backend, command=_command_line("retry", address), timeout=lock_timeout):
@@ -204,7 +209,7 @@ def retry(address: Address, state: str | None, lock_timeout: float) -> None:
 @click.argument("lock_id", required=False, metavar="[LOCK_ID]")
 @options.state_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def force_unlock(lock_id: str | None, state: str | None, yes: bool) -> int:
+def force_unlock(lock_id: str | None, state: options.StateOption, yes: bool) -> int:
     """Break the state's lock when its holder cannot release it (another host, a hung run).
 
     It cannot stop that holder: make sure it is gone first. LOCK_ID (see `lock-info`)
@@ -214,7 +219,7 @@ def force_unlock(lock_id: str | None, state: str | None, yes: bool) -> int:
     try:
         backend = open_backend(target, create=False)
     except StateNotFoundError:
-        click.echo(state_view.not_locked(target))
+        click.echo(state_view.not_locked(str(target)))
         return 0
     with backend:
         holder = backend.lock_info()
@@ -224,7 +229,10 @@ def force_unlock(lock_id: str | None, state: str | None, yes: bool) -> int:
         if lock_id is not None and lock_id != holder.id:
             raise click.ClickException(state_view.other_lock_id(lock_id, holder, backend.location))
         if holder.is_known and not yes:
-            click.echo(state_view.unlock_warning(holder, backend.location), err=True)
+            warning = state_view.unlock_warning(
+                holder, backend.location, postgres=target.is_postgres
+            )
+            click.echo(warning, err=True)
             if not sys.stdin.isatty():
                 raise click.ClickException(
                     "not breaking the lock without confirmation, and there is no terminal to "
@@ -246,7 +254,7 @@ def force_unlock(lock_id: str | None, state: str | None, yes: bool) -> int:
 @state.command("lock-info")
 @options.state_option
 @options.format_option("text", "json")
-def lock_info(state: str | None, output_format: str) -> None:
+def lock_info(state: options.StateOption, output_format: str) -> None:
     """Who holds the state's lock (user, host, pid, command, since), if anyone."""
     target = pipeline.state_target(state)
     try:
@@ -255,6 +263,57 @@ def lock_info(state: str | None, output_format: str) -> None:
     except StateNotFoundError:
         holder = None
     if output_format == "json":
-        click.echo(state_view.lock_json(holder, target))
+        click.echo(state_view.lock_json(holder, str(target)))
     else:
-        _echo_lines(state_view.lock_lines(holder, target))
+        _echo_lines(state_view.lock_lines(holder, str(target), flags=target.flags))
+
+
+def _name_option(flag: str, what: str) -> Callable[[options.F], options.F]:
+    def attach(func: options.F) -> options.F:
+        return click.option(
+            flag,
+            default=DEFAULT_STATE_NAME,
+            show_default=True,
+            metavar="NAME",
+            callback=options.check_state_name_option,
+            help=f"The state name at {what} (PostgreSQL).",
+        )(func)
+
+    return attach
+
+
+@state.command()
+@click.option("--from", "source", required=True, metavar="PATH|URL", help="The state to copy.")
+@_name_option("--from-name", "--from")
+@click.option("--to", "destination", required=True, metavar="PATH|URL", help="Where to copy it.")
+@_name_option("--to-name", "--to")
+@click.option("--force", is_flag=True, help="Replace a destination that holds another state.")
+@options.lock_timeout_option
+def migrate(
+    source: str,
+    from_name: str,
+    destination: str,
+    to_name: str,
+    force: bool,
+    lock_timeout: float,
+) -> None:
+    """Copy a whole state to another place (SQLite file ↔ PostgreSQL, or another state
+    name), keeping its lineage, serial and records, and check that it arrived whole.
+
+    The destination is created when missing. A destination that already holds another
+    state is refused unless --force. Both states are locked while copying; the source
+    is left as it was.
+    """
+    origin = StateTarget(location=source, name=from_name)
+    target = StateTarget(location=destination, name=to_name)
+    if origin == target:
+        raise click.UsageError("--from and --to name the same state")
+    command = _command_line("migrate")
+    with (
+        _existing(origin) as reader,
+        locking.hold(reader, command=command, timeout=lock_timeout),
+        pipeline.writable_state(target) as writer,
+        locking.hold(writer, command=command, timeout=lock_timeout),
+    ):
+        copied = copy_state(reader, writer, force=force)
+    _echo_lines(state_view.migrated(copied, origin=str(origin), destination=str(target)))

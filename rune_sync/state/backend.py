@@ -21,6 +21,7 @@ from typing import Protocol
 from rune_sync.errors import StateError, StateLockedError
 from rune_sync.spec.model import Address
 from rune_sync.state.model import LockInfo, SourceInfo, StateMeta, StateRecord
+from rune_sync.state.target import DEFAULT_STATE_NAME, StateTarget
 
 
 class StateNotFoundError(StateError, LookupError):
@@ -164,27 +165,42 @@ class StateBackend(StateReader, RecordWriter, StateImporter, StateLocker, Protoc
     def __exit__(self, *exc: object) -> None: ...
 
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+def open_backend(
+    target: str | Path | StateTarget, *, create: bool, name: str | None = None
+) -> StateBackend:
+    """The backend for ``target``: a file path (SQLite) or a ``postgresql://`` URL
+    (PostgreSQL; also ``postgres://``), with the state ``name`` in it (default
+    ``default``; a :class:`StateTarget` carries its own).
 
-
-def open_backend(target: str | Path, *, create: bool) -> StateBackend:
-    """The backend for ``target``: a file path (SQLite) or a ``postgresql://`` URL.
-
-    With ``create`` a missing state is created (with its parent directories); without
-    it, a missing state raises :class:`StateNotFoundError` and nothing is written. A
-    file that is not a rune-sync state is refused unmodified (``StateCorruptError``);
-    one written by a newer rune-sync is refused (``StateError``).
+    With ``create`` a missing state is created (a file with its parent directories; in
+    PostgreSQL the tables and the named state, in an existing database); without it, a
+    missing state raises :class:`StateNotFoundError` and nothing is written. A file that
+    is not a rune-sync state is refused unmodified (``StateCorruptError``); one written
+    by a newer rune-sync is refused (``StateError``). A SQLite file holds one state: a
+    name other than ``default`` is refused (``StateError``) rather than ignored.
     """
-    text = str(target)
-    if text.startswith(POSTGRES_SCHEMES):
-        raise StateError(
-            "PostgreSQL state is not available yet: use a file path for --state "
-            "(default .rune-sync/state.db)"
-        )
-    if not text:
-        raise StateError("the state path is empty")
+    if isinstance(target, StateTarget):
+        where = target if name is None else StateTarget(location=target.location, name=name)
+    else:
+        try:
+            where = StateTarget(
+                location=str(target), name=DEFAULT_STATE_NAME if name is None else name
+            )
+        except ValueError as exc:
+            raise StateError(str(exc)) from None
     # Imported here: a backend module is loaded only when it is selected (and the
     # backends import this module's protocols and errors).
+    if where.is_postgres:
+        from rune_sync.state import postgres
+
+        return postgres.PostgresState.open(where, create=create)
+    if not where.location:
+        raise StateError("the state path is empty")
+    if where.name != DEFAULT_STATE_NAME:
+        raise StateError(
+            f"state {where.location} is a SQLite file, which holds one state: --state-name "
+            f"{where.name} applies to PostgreSQL states only (use another file instead)"
+        )
     from rune_sync.state import sqlite
 
-    return sqlite.SqliteState.open(Path(target), create=create)
+    return sqlite.SqliteState.open(Path(where.location), create=create)

@@ -302,6 +302,12 @@ def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
+def runs_here(holder: LockInfo) -> bool:
+    """Whether ``holder`` is recorded on this host with a process that is still running
+    (such a holder is alive: ``force-unlock`` refuses it in every backend)."""
+    return holder.host == socket.gethostname() and _pid_alive(holder.pid)
+
+
 def _unless_dead(holder: LockInfo | None) -> LockInfo | None:
     """``holder``, unless it is recorded on this host and its process is gone: then the
     record is a leftover and the actual holder has not recorded itself yet."""

@@ -1,8 +1,9 @@
 """The storage schema of the state, its version, and the forward migrations to it.
 
-Owned here: :data:`SCHEMA_VERSION`, the ordered :data:`MIGRATIONS` (plain SQL that both
-SQLite and PostgreSQL accept: ``TEXT``, ``INTEGER``, primary keys, ``CREATE … IF NOT
-EXISTS``), the names of the ``meta`` keys, and :func:`check_version`, which every backend
+Owned here: :data:`SCHEMA_VERSION`, the ordered :data:`MIGRATIONS` — one list of
+versions for every backend, each step carrying its SQL per backend (``statements`` for
+SQLite, ``postgres`` for PostgreSQL) — the record column list both backends read and
+write, the names of the ``meta`` keys, and :func:`check_version`, which every backend
 calls before it writes anything. Backends run :func:`pending` steps inside one
 transaction and then record the new version; this module runs no SQL itself.
 
@@ -19,6 +20,16 @@ older rune-sync reaches the same tables as a new one. Tables (version 2)::
             attempts, failed_runs, failure_message,
             driver_parameters (JSON object), created_at, updated_at,
             intent (the driver operation in flight, or NULL; added by version 2))
+
+PostgreSQL keeps several named states in one database, in the schema ``rune_sync``; the
+version is per database (every state in it shares the tables)::
+
+    rune_sync.schema_info(id = 1, version)
+    rune_sync.states(name PRIMARY KEY, lineage, serial, source, created_by, created_at)
+    rune_sync.records(state → states.name, address COLLATE "C", …the columns above…,
+                      PRIMARY KEY (state, address))
+    rune_sync.locks(state PRIMARY KEY, id, user_name, host, pid, command, since,
+                    backend_pid: the server session holding the advisory lock)
 """
 
 from __future__ import annotations
@@ -67,6 +78,9 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    """SQLite."""
+    postgres: tuple[str, ...]
+    """PostgreSQL (``rune_sync`` schema; the version row is written by the backend)."""
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -102,11 +116,67 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             "CREATE INDEX IF NOT EXISTS records_kind_status ON records (kind, status)",
         ),
+        postgres=(
+            "CREATE SCHEMA IF NOT EXISTS rune_sync",
+            """
+            CREATE TABLE rune_sync.schema_info (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                version INTEGER NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE rune_sync.states (
+                name TEXT COLLATE "C" PRIMARY KEY,
+                lineage TEXT NOT NULL,
+                serial BIGINT NOT NULL CHECK (serial >= 0),
+                source TEXT NOT NULL DEFAULT '',
+                created_by TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE rune_sync.records (
+                state TEXT COLLATE "C" NOT NULL
+                    REFERENCES rune_sync.states (name) ON DELETE CASCADE,
+                address TEXT COLLATE "C" NOT NULL,
+                kind TEXT NOT NULL,
+                status TEXT NOT NULL,
+                retained BOOLEAN NOT NULL DEFAULT FALSE,
+                handle TEXT,
+                driver TEXT NOT NULL,
+                spec TEXT NOT NULL,
+                spec_digest TEXT NOT NULL,
+                bound_claim TEXT,
+                owner_service TEXT,
+                attempts BIGINT NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                failed_runs BIGINT NOT NULL DEFAULT 0 CHECK (failed_runs >= 0),
+                failure_message TEXT,
+                driver_parameters TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (state, address)
+            )
+            """,
+            "CREATE INDEX records_kind_status ON rune_sync.records (state, kind, status)",
+            """
+            CREATE TABLE rune_sync.locks (
+                state TEXT COLLATE "C" PRIMARY KEY,
+                id TEXT NOT NULL,
+                user_name TEXT NOT NULL,
+                host TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                command TEXT NOT NULL,
+                since TEXT NOT NULL,
+                backend_pid INTEGER NOT NULL
+            )
+            """,
+        ),
     ),
     Migration(
         version=2,
         description="records.intent: the operation in flight",
         statements=("ALTER TABLE records ADD COLUMN intent TEXT",),
+        postgres=("ALTER TABLE rune_sync.records ADD COLUMN intent TEXT",),
     ),
 )
 

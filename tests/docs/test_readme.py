@@ -59,7 +59,6 @@ def test_the_two_commands_open_the_readme_unchanged():
 @pytest.mark.parametrize(
     ("heading", "line"),
     [
-        ("Team setup: shared state in PostgreSQL", "Documented with the PostgreSQL backend."),
         ("Watch", "Documented with the watch command."),
     ],
 )

@@ -6,8 +6,10 @@ import rune_sync.state
 
 EXPECTED = [
     "DEFAULT_PATH",
+    "DEFAULT_STATE_NAME",
     "InvalidStateDocument",
     "LockInfo",
+    "MigrationRefusedError",
     "PushRefusedError",
     "RecordWriter",
     "SourceInfo",
@@ -22,8 +24,11 @@ EXPECTED = [
     "StateReader",
     "StateRecord",
     "StateSnapshot",
+    "StateTarget",
+    "copy_state",
     "dumps",
     "loads",
+    "mask_url",
     "open_backend",
     "parse",
     "pull",

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from rune_sync.spec.model import Address, VolumeStatus
 from rune_sync.state import export
+from rune_sync.state.migrate import Copied
 from rune_sync.state.model import (
     LockInfo,
     StateMeta,
@@ -123,7 +124,7 @@ def not_locked(location: str) -> str:
     return f"The state at {location} is not locked."
 
 
-def lock_lines(holder: LockInfo | None, location: str) -> list[str]:
+def lock_lines(holder: LockInfo | None, location: str, *, flags: str | None = None) -> list[str]:
     if holder is None:
         return [not_locked(location)]
     if not holder.is_known:
@@ -140,7 +141,7 @@ def lock_lines(holder: LockInfo | None, location: str) -> list[str]:
         f"  command: {holder.command}",
         f"  since:   {format_timestamp(holder.since)}",
         "If that process is gone for good (another host, a hung run): "
-        f"rune-sync state force-unlock {holder.id} --state {location}",
+        f"rune-sync state force-unlock {holder.id} {flags or f'--state {location}'}",
     ]
 
 
@@ -159,9 +160,15 @@ def waiting(holder: LockInfo, seconds: float) -> str:
     return f"The state is locked by {who}; waiting up to {seconds:g}s for it…"
 
 
-def unlock_warning(holder: LockInfo, location: str) -> str:
-    return (
-        f"The state at {location} is locked by {holder.describe()} (lock ID {holder.id}).\n"
+def unlock_warning(holder: LockInfo, location: str, *, postgres: bool = False) -> str:
+    said = f"The state at {location} is locked by {holder.describe()} (lock ID {holder.id}).\n"
+    if postgres:
+        return said + (
+            "Breaking the lock ends that holder's session on the PostgreSQL server, and every "
+            "later write of it is refused; it does not stop the process itself, nor a driver "
+            "call it has in flight. Make sure it is gone first."
+        )
+    return said + (
         "Breaking the lock does not stop that process: if it is still running it may go on "
         "writing the state next to the next holder. Make sure it is gone first."
     )
@@ -220,3 +227,11 @@ def pushed(meta: StateMeta, *, count: int, location: str) -> str:
         f"Pushed {count} record(s) into the state at {location}: lineage {meta.lineage}, "
         f"serial {meta.serial}."
     )
+
+
+def migrated(copied: Copied, *, origin: str, destination: str) -> list[str]:
+    return [
+        f"Copied {copied.count} record(s) from the state at {origin} to the state at "
+        f"{destination}: lineage {copied.lineage}, serial {copied.serial}.",
+        f"Verified: both sides export the same document ({copied.digest}).",
+    ]
