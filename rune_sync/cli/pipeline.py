@@ -56,12 +56,18 @@ class Loaded:
         return tuple(d for d in self.validated.diagnostics if not d.is_error)
 
 
-def load_source(args: SourceArgs) -> Loaded:
-    """Validate and expand the source; a ValidationError carries every diagnostic."""
+def load_source(args: SourceArgs, *, cache: validation.SourceCache | None = None) -> Loaded:
+    """Validate and expand the source; a ValidationError carries every diagnostic.
+
+    ``cache`` (watch) keeps unchanged files' parses between calls."""
     root = directory.open_directory(args.source)
     capabilities, parameter_rules = wiring.driver_declarations()
     validated = validation.validate_directory(
-        root, drivers=capabilities, parameter_rules=parameter_rules, runefile=args.runefile
+        root,
+        drivers=capabilities,
+        parameter_rules=parameter_rules,
+        runefile=args.runefile,
+        cache=cache,
     )
     if not validated.ok:
         raise ValidationError(validated.diagnostics)

@@ -1,0 +1,143 @@
+"""One watch cycle: load the source, plan against the locked state, apply what may run.
+
+Built by ``rune-sync watch`` from the same pipeline pieces ``apply`` uses and handed to
+:class:`rune_sync.watch.loop.Loop` as its cycle. Approval is implied; blocked destroys
+and replaces and a tripped mass-delete breaker are withheld
+(:mod:`rune_sync.watch.withhold`) and reported, the rest runs. The state's lock is held
+only from reading the state to the end of apply, so ``plan`` (and, between cycles,
+``apply``) can run beside a watcher; the state is read after the lock is taken, never
+before. Raises ``RuneSyncError`` for a cycle that cannot run (the loop logs and retries).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rune_sync import secrets
+from rune_sync.apply import engine
+from rune_sync.cli import pipeline, wiring
+from rune_sync.errors import PlanError
+from rune_sync.plan.model import Action, Options, Plan
+from rune_sync.spec import validate as validation
+from rune_sync.spec.model import Address
+from rune_sync.state.model import LockInfo, SourceInfo, StateRecord
+from rune_sync.watch import withhold
+from rune_sync.watch.logs import Log
+from rune_sync.watch.loop import CycleReport, CycleRequest, Result
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """The command's choices, fixed for the watcher's life."""
+
+    source: pipeline.SourceArgs
+    state: str | None
+    secrets_dir: Path | None
+    options: Options
+    apply: engine.ApplySettings
+    lock_timeout: float
+    command: str
+
+
+class Reconciler:
+    """The cycle callable; keeps the parse cache between cycles (one cycle at a time)."""
+
+    def __init__(self, *, settings: Settings, log: Log) -> None:
+        self._settings = settings
+        self._log = log
+        self._cache = validation.SourceCache()
+        self._warned: frozenset[str] = frozenset()
+
+    @property
+    def cache(self) -> validation.SourceCache:
+        return self._cache
+
+    def __call__(self, request: CycleRequest) -> CycleReport:
+        s = self._settings
+        loaded = pipeline.load_source(s.source, cache=self._cache)
+        resolver = pipeline.secret_resolver(loaded, s.secrets_dir)
+        self._warn([str(w) for w in (*loaded.warnings, *pipeline.check_secrets(loaded, resolver))])
+        registry = wiring.driver_registry(loaded.runefile.storage)
+        options = replace(s.options, refresh=s.options.refresh and request.refresh)
+        state_at = pipeline.state_target(s.state, loaded.runefile)
+        with pipeline.writable_state(state_at) as backend:
+            if s.lock_timeout > 0 and (holder := backend.lock_info()) is not None:
+                self._log.record(
+                    "lock-wait", level="warning", holder=f"{holder.command} pid {holder.pid}"
+                )
+            info = LockInfo.for_this_process(command=s.command, now=datetime.now(UTC))
+            with backend.lock(info, timeout=s.lock_timeout):
+                view = pipeline.StateView(meta=backend.meta(), records=backend.load_all())
+                plan = pipeline.make_plan(loaded, view, options, registry, resolver=resolver)
+                split = withhold.split(plan)
+                held = Counter(f"{c.action.value}:withheld" for c in split.withheld)
+                if request.stop.is_set():
+                    return CycleReport(result=Result.STOPPED, withheld=split.reasons)
+                if not split.runnable.has_changes:
+                    return CycleReport(
+                        result=Result.OK,
+                        actions=dict(held),
+                        statuses=_statuses(view.records),
+                        withheld=split.reasons,
+                    )
+                result = engine.execute(
+                    split.runnable,
+                    backend=backend,
+                    drivers=secrets.GuardedDrivers(registry.get, resolver.redactor).get,
+                    reporter=self._log,
+                    settings=s.apply,
+                    stop=request.stop,
+                    source=_source_info(split.runnable, loaded.validated.digest),
+                    resolve=resolver,
+                )
+                statuses = _statuses(backend.load_all())
+        return CycleReport(
+            result=_result(result),
+            actions=dict(_counts(result) + held),
+            statuses=statuses,
+            error=None if result.ok else result.summary(),
+            withheld=split.reasons,
+        )
+
+    def _warn(self, warnings: list[str]) -> None:
+        """Log the source's warnings when they change (not on every cycle)."""
+        now = frozenset(warnings)
+        if now != self._warned:
+            for text in sorted(now - self._warned):
+                self._log.record("diagnostic", level="warning", message=text)
+        self._warned = now
+
+
+def _result(result: engine.Result) -> Result:
+    if result.stopped:
+        return Result.STOPPED
+    return Result.OK if result.ok else Result.FAILED
+
+
+def _counts(result: engine.Result) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for o in result.outcomes:
+        if o.ok:
+            if o.action is not Action.NOOP:
+                counts[o.action.value] += 1
+        else:
+            counts[f"{o.action.value}:{'skipped' if o.skipped else 'failed'}"] += 1
+    return counts
+
+
+def _statuses(records: Mapping[Address, StateRecord]) -> dict[tuple[str, str], int]:
+    counted = Counter(
+        (r.address.kind.value, "retained" if r.retained else r.status) for r in records.values()
+    )
+    return dict(counted)
+
+
+def _source_info(plan: Plan, digest: str) -> SourceInfo:
+    try:
+        return SourceInfo.from_json({**(plan.source or {}), "digest": digest})
+    except ValueError as exc:
+        raise PlanError(f"the plan does not say which source it was made from: {exc}") from None
