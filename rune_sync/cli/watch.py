@@ -170,7 +170,6 @@ def watch(
             log=log,
             clock=clock,
             debounce=debounce,
-            extra_files=(runefile,) if runefile is not None else (),
         )
     ]
     if resync > 0:
@@ -195,7 +194,7 @@ def watch(
         for server in started:
             if isinstance(server, http.Server):
                 host, port = server.address
-                log.record("listening", address=f"{host}:{port}")
+                log.record("listening", address=f"{host}:{port}", serves=server.serves)
         log.record(
             "start",
             source=str(root),

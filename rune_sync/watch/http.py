@@ -100,6 +100,15 @@ class Server:
     """A threading HTTP server on ``host:port`` (port 0 picks one) serving ``routes``."""
 
     def __init__(self, *, host: str, port: int, routes: Routes) -> None:
+        self.serves = ",".join(
+            path
+            for path, part in (
+                ("/healthz", routes.health),
+                ("/metrics", routes.metrics),
+                ("/webhook", routes.webhook),
+            )
+            if part is not None
+        )
         handler = type("Handler", (_Handler,), {"routes": routes})
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
@@ -162,9 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        reply = self.routes.webhook.deliver(
-            headers=headers, body=body, peer=self.client_address[0]
-        )
+        reply = self.routes.webhook.deliver(headers=headers, body=body, peer=self.client_address[0])
         self._send(reply)
 
     def _send(self, reply: Reply, *, drain: bool = False) -> None:

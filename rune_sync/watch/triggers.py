@@ -4,7 +4,9 @@
   inotify on Linux), batched: a burst of events within ``debounce`` seconds is one
   request. Hidden paths (the loader skips them; the default state lives in
   ``.rune-sync/``) and files that are not ``*.yaml``/``*.yml``/``*.toml`` are ignored,
-  so the watcher's own writes never wake it. A folder moved away wakes it too.
+  so the watcher's own writes never wake it. A folder moved away wakes it too. A
+  runefile outside the source (``--runefile``) is not watched: SIGHUP (``systemctl
+  reload``) or any other cycle reads it again.
 - :class:`Periodic` — every N seconds (the resync). A poller (e.g. of a git remote) is
   a Periodic with a ``check`` that says whether anything moved.
 
@@ -46,10 +48,8 @@ class FileChanges:
         log: Log,
         clock: Callable[[], float],
         debounce: float,
-        extra_files: tuple[Path, ...] = (),
     ) -> None:
         self._root = root.resolve()
-        self._extra = frozenset(p.absolute() for p in extra_files)
         self._inbox = inbox
         self._log = log
         self._clock = clock
@@ -67,8 +67,6 @@ class FileChanges:
     def relevant(self, change: watchfiles.Change, path: str) -> bool:
         """Whether an event at ``path`` may change what the source declares."""
         where = Path(path)
-        if where in self._extra:
-            return True
         try:
             inside = where.relative_to(self._root)
         except ValueError:
@@ -80,11 +78,10 @@ class FileChanges:
         return change is watchfiles.Change.deleted and not where.suffix
 
     def _run(self) -> None:
-        watched = sorted({str(self._root), *(str(p.parent) for p in self._extra)})
         while not self._stop.is_set():
             try:
                 for changes in watchfiles.watch(
-                    *watched,
+                    self._root,
                     watch_filter=self.relevant,
                     debounce=self._debounce_ms,
                     step=min(50, self._debounce_ms),
