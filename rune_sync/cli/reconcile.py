@@ -11,6 +11,7 @@ before. Raises ``RuneSyncError`` for a cycle that cannot run (the loop logs and 
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -20,10 +21,11 @@ from pathlib import Path
 from rune_sync import secrets
 from rune_sync.apply import engine
 from rune_sync.cli import pipeline, wiring
+from rune_sync.drivers.registry import DriverRegistry
 from rune_sync.errors import PlanError
 from rune_sync.plan.model import Action, Options, Plan
 from rune_sync.spec import validate as validation
-from rune_sync.spec.model import Address
+from rune_sync.spec.model import Address, StorageSettings
 from rune_sync.state.model import LockInfo, SourceInfo, StateRecord
 from rune_sync.watch import withhold
 from rune_sync.watch.logs import Log
@@ -51,6 +53,7 @@ class Reconciler:
         self._log = log
         self._cache = validation.SourceCache()
         self._warned: frozenset[str] = frozenset()
+        self._registry: tuple[StorageSettings, DriverRegistry] | None = None
 
     @property
     def cache(self) -> validation.SourceCache:
@@ -58,12 +61,14 @@ class Reconciler:
 
     def __call__(self, request: CycleRequest) -> CycleReport:
         s = self._settings
+        phases = _Phases()
         loaded = pipeline.load_source(s.source, cache=self._cache)
         resolver = pipeline.secret_resolver(loaded, s.secrets_dir)
         self._warn([str(w) for w in (*loaded.warnings, *pipeline.check_secrets(loaded, resolver))])
-        registry = wiring.driver_registry(loaded.runefile.storage)
+        registry = self._drivers(loaded.runefile.storage)
         options = replace(s.options, refresh=s.options.refresh and request.refresh)
         state_at = pipeline.state_target(s.state, loaded.runefile)
+        phases.mark("load")
         with pipeline.writable_state(state_at) as backend:
             if s.lock_timeout > 0 and (holder := backend.lock_info()) is not None:
                 self._log.record(
@@ -71,18 +76,24 @@ class Reconciler:
                 )
             info = LockInfo.for_this_process(command=s.command, now=datetime.now(UTC))
             with backend.lock(info, timeout=s.lock_timeout):
+                phases.mark("lock")
                 view = pipeline.StateView(meta=backend.meta(), records=backend.load_all())
+                phases.mark("state")
                 plan = pipeline.make_plan(loaded, view, options, registry, resolver=resolver)
                 split = withhold.split(plan)
+                phases.mark("plan")
                 held = Counter(f"{c.action.value}:withheld" for c in split.withheld)
                 if request.stop.is_set():
-                    return CycleReport(result=Result.STOPPED, withheld=split.reasons)
+                    return CycleReport(
+                        result=Result.STOPPED, withheld=split.reasons, phases=phases.spent
+                    )
                 if not split.runnable.has_changes:
                     return CycleReport(
                         result=Result.OK,
                         actions=dict(held),
                         statuses=_statuses(view.records),
                         withheld=split.reasons,
+                        phases=phases.spent,
                     )
                 result = engine.execute(
                     split.runnable,
@@ -94,14 +105,23 @@ class Reconciler:
                     source=_source_info(split.runnable, loaded.validated.digest),
                     resolve=resolver,
                 )
+                phases.mark("apply")
                 statuses = _statuses(backend.load_all())
         return CycleReport(
+            phases=phases.spent,
             result=_result(result),
             actions=dict(_counts(result) + held),
             statuses=statuses,
             error=None if result.ok else result.summary(),
             withheld=split.reasons,
         )
+
+    def _drivers(self, settings: StorageSettings) -> DriverRegistry:
+        """The driver registry, built again only when the runefile's storage settings
+        change (drivers are built lazily and keep nothing between calls but clients)."""
+        if self._registry is None or self._registry[0] != settings:
+            self._registry = (settings, wiring.driver_registry(settings))
+        return self._registry[1]
 
     def _warn(self, warnings: list[str]) -> None:
         """Log the source's warnings when they change (not on every cycle)."""
@@ -110,6 +130,19 @@ class Reconciler:
             for text in sorted(now - self._warned):
                 self._log.record("diagnostic", level="warning", message=text)
         self._warned = now
+
+
+class _Phases:
+    """Seconds between marks, by the name of the phase that just ended."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.spent[name] = now - self._last
+        self._last = now
 
 
 def _result(result: engine.Result) -> Result:

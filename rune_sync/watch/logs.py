@@ -74,6 +74,7 @@ class Log:
             refresh=done.request.refresh,
             actions=dict(report.actions),
             duration_s=round(done.duration, 3),
+            phases_s={k: round(v, 3) for k, v in report.phases.items()} or None,
             result=report.result.value,
             error=report.error,
             failures=done.failures,

@@ -87,6 +87,8 @@ class CycleReport:
     commit: str | None = None
     error: str | None = None
     withheld: tuple[str, ...] = ()
+    phases: Mapping[str, float] = field(default_factory=dict)
+    """Seconds spent per phase (load, lock, state, plan, apply), for the log."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,7 +33,9 @@ def done(result: Result = Result.OK, **report) -> Finished:
 
 def test_a_cycle_is_one_json_object_with_its_fields():
     out = io.StringIO()
-    Log(out, fmt="json", clock=lambda: NOW).cycle(done(actions={"create": 2}))
+    Log(out, fmt="json", clock=lambda: NOW).cycle(
+        done(actions={"create": 2}, phases={"load": 0.01234, "plan": 0.2})
+    )
     record = json.loads(out.getvalue())
     assert record == {
         "time": "2026-01-02T03:04:05.600Z",
@@ -44,6 +46,7 @@ def test_a_cycle_is_one_json_object_with_its_fields():
         "refresh": False,
         "actions": {"create": 2},
         "duration_s": 0.123,
+        "phases_s": {"load": 0.012, "plan": 0.2},
         "result": "ok",
         "error": None,
         "failures": 0,
