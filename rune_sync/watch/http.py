@@ -134,6 +134,8 @@ class _Handler(BaseHTTPRequestHandler):
     routes: Routes
     server_version = "rune-sync-watch"
     protocol_version = "HTTP/1.1"
+    timeout = 10
+    """Seconds a connection may sit idle (a client that never sends its body)."""
 
     def do_GET(self) -> None:
         if self.path == "/healthz" and self.routes.health is not None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rune_sync.state.backend import StateNotFoundError, open_backend
-from rune_sync.state.model import StateRecord
+from rune_sync.state.model import LockInfo, StateRecord
 from rune_sync.watch.http import signature
 from tests.conftest import run_cli
 
@@ -361,6 +362,51 @@ def test_sighup_reads_the_runefile_again(tmp_path, setup):
         assert reloaded["actions"] == {"create": 1}
         assert (vols / "prod" / "a").is_dir()
         assert any(r["event"] == "reload" for r in w.records())
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.proc.wait(timeout=20) == 0
+
+
+def test_a_held_lock_fails_the_cycle_naming_the_holder_until_it_is_released(tmp_path, setup):
+    src, vols, state = setup
+    (src / "a.yaml").write_text(volume("a"), encoding="utf-8")
+    holder = LockInfo.for_this_process(command="rune-sync apply by hand", now=datetime.now(UTC))
+    with open_backend(state, create=True) as backend:
+        backend.acquire(holder)
+        with watcher(tmp_path, src, "--state", str(state)) as w:
+            locked = w.next_cycle(0)
+            assert locked["result"] == "error", locked
+            assert "rune-sync apply by hand" in locked["error"]
+            assert not (vols / "prod" / "a").exists()
+            backend.release()
+            recovered = wait_for(
+                "a good cycle once the lock is free",
+                lambda: [c for c in w.cycles() if c["result"] == "ok"],
+            )[0]
+            assert recovered["trigger"] == "retry" and recovered["actions"] == {"create": 1}
+            assert (vols / "prod" / "a").is_dir()
+            w.proc.send_signal(signal.SIGTERM)
+            assert w.proc.wait(timeout=20) == 0
+
+
+def test_a_driver_error_fails_the_cycle_and_the_retry_converges(tmp_path, setup):
+    src, vols, state = setup
+    vols.write_text("not a folder\n", encoding="utf-8")  # the volume root is a file
+    (src / "a.yaml").write_text(volume("a"), encoding="utf-8")
+    with watcher(tmp_path, src, "--state", str(state), "--stall-after", "10") as w:
+        failed = w.next_cycle(0)
+        assert failed["result"] == "failed", failed
+        assert failed["actions"] == {"create:failed": 1}
+        assert failed["error"].startswith("Apply failed:")
+        [change] = [r for r in w.records() if r["event"] == "change"]
+        assert change["level"] == "error" and change["address"] == "volume/prod/a"
+        vols.unlink()
+        recovered = wait_for(
+            "a good cycle after the fix",
+            lambda: [c for c in w.cycles() if c["result"] == "ok"],
+        )[0]
+        assert recovered["trigger"] == "retry" and recovered["refresh"] is True
+        assert (vols / "prod" / "a").is_dir()
+        assert records_of(state)["volume/prod/a"].status == "Available"
         w.proc.send_signal(signal.SIGTERM)
         assert w.proc.wait(timeout=20) == 0
 
