@@ -90,6 +90,7 @@ class Reconciler:
                 if not split.runnable.has_changes:
                     return CycleReport(
                         result=Result.OK,
+                        commit=_commit(plan),
                         actions=dict(held),
                         statuses=_statuses(view.records),
                         withheld=split.reasons,
@@ -109,6 +110,7 @@ class Reconciler:
                 statuses = _statuses(backend.load_all())
         return CycleReport(
             phases=phases.spent,
+            commit=_commit(split.runnable),
             result=_result(result),
             actions=dict(_counts(result) + held),
             statuses=statuses,
@@ -167,6 +169,12 @@ def _statuses(records: Mapping[Address, StateRecord]) -> dict[tuple[str, str], i
         (r.address.kind.value, "retained" if r.retained else r.status) for r in records.values()
     )
     return dict(counted)
+
+
+def _commit(plan: Plan) -> str | None:
+    """The commit the plan was made from (None for a directory source)."""
+    commit = (plan.source or {}).get("commit")
+    return commit if isinstance(commit, str) else None
 
 
 def _source_info(plan: Plan, digest: str) -> SourceInfo:

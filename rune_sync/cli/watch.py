@@ -77,7 +77,8 @@ class HostPort(click.ParamType[tuple[str, int]]):
     type=options.DurationType(),
     default="300ms",
     show_default=True,
-    help="Group file events arriving within this long into one cycle.",
+    help="Longest a burst of file events is gathered into one cycle "
+    "(a single save is seen about 50ms after it).",
 )
 @click.option(
     "--resync",
@@ -185,7 +186,15 @@ def watch(
             clock=clock,
             metrics=metrics,
         )
-    parts.extend(_servers(listen, webhook_listen, health, metrics, webhook))
+    parts.extend(
+        _servers(
+            listen=listen,
+            webhook_listen=webhook_listen,
+            health=health,
+            metrics=metrics,
+            webhook=webhook,
+        )
+    )
     started: list[triggers.Source | http.Server] = []
     try:
         for part in parts:
@@ -203,7 +212,7 @@ def watch(
             resync_s=resync,
             refresh=plan_options.refresh,
         )
-        with _signals(loop, inbox, log):
+        with _SignalHandlers(loop=loop, inbox=inbox, log=log):
             loop.run()
     finally:
         for part in reversed(started):
@@ -225,6 +234,7 @@ def _read_secret(path: Path) -> bytes:
 
 
 def _servers(
+    *,
     listen: tuple[str, int] | None,
     webhook_listen: tuple[str, int] | None,
     health: Health,
@@ -248,10 +258,10 @@ def _servers(
     return servers
 
 
-class _signals:
+class _SignalHandlers:
     """SIGTERM/SIGINT stop the loop (a second one aborts at once); SIGHUP queues a reload."""
 
-    def __init__(self, loop: Loop, inbox: Inbox, log: logs.Log) -> None:
+    def __init__(self, *, loop: Loop, inbox: Inbox, log: logs.Log) -> None:
         self._loop = loop
         self._inbox = inbox
         self._log = log

@@ -114,7 +114,7 @@ class LoadResult:
     file's tuple is the very object of the previous load (callers may cache by it)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Parsed:
     content: bytes
     """The SHA-256 of the file's bytes."""
@@ -136,7 +136,7 @@ class ParseCache:
         self.parses = 0
         self.reuses = 0
 
-    def parse(self, path: Path, shown: str, text: str, raw: bytes) -> _Parsed:
+    def parse(self, *, path: Path, shown: str, text: str, raw: bytes) -> _Parsed:
         key = (path, shown)
         content = hashlib.sha256(raw).digest()
         entry = self._entries.get(key)
@@ -144,7 +144,7 @@ class ParseCache:
             self.reuses += 1
             return entry
         self.parses += 1
-        entry = _parse_file(text, shown, content)
+        entry = _parse_file(text=text, shown=shown, content=content)
         self._entries[key] = entry
         return entry
 
@@ -153,13 +153,14 @@ class ParseCache:
             del self._entries[key]
 
 
-def _parse_file(text: str, shown: str, content: bytes) -> _Parsed:
+def _parse_file(*, text: str, shown: str, content: bytes) -> _Parsed:
     try:
         docs = yamlread.parse(text)
     except yamlread.YamlProblem as exc:
-        return _Parsed(content, (), (_diag(exc.code, exc.message, shown, exc.pos),))
+        problem = _diag(exc.code, exc.message, shown, exc.pos)
+        return _Parsed(content=content, resources=(), diagnostics=(problem,))
     resources, problems = split_documents(docs, shown)
-    return _Parsed(content, tuple(resources), tuple(problems))
+    return _Parsed(content=content, resources=tuple(resources), diagnostics=tuple(problems))
 
 
 def _diag(code: str, message: str, file: str, pos: tuple[int, int] = (0, 0)) -> Diagnostic:
@@ -437,7 +438,7 @@ def load_directory(
             continue
         assert text is not None
         seen.add((path, shown))
-        parsed = cache.parse(path, shown, text, raw)
+        parsed = cache.parse(path=path, shown=shown, text=text, raw=raw)
         resources.extend(parsed.resources)
         groups.append(parsed.resources)
         diagnostics.extend(parsed.diagnostics)

@@ -411,6 +411,24 @@ def test_a_driver_error_fails_the_cycle_and_the_retry_converges(tmp_path, setup)
         assert w.proc.wait(timeout=20) == 0
 
 
+def test_the_resync_refreshes_and_corrects_drift(tmp_path, setup):
+    src, vols, state = setup
+    (src / "a.yaml").write_text(volume("a"), encoding="utf-8")
+    with watcher(tmp_path, src, "--state", str(state), "--resync", "500ms") as w:
+        assert w.next_cycle(0)["result"] == "ok"
+        (vols / "prod" / "a").rmdir()  # drift: the directory deleted by hand
+        healed = wait_for(
+            "a resync that re-creates the volume",
+            lambda: [
+                c for c in w.cycles() if c["actions"].get("create") and c["trigger"] == "resync"
+            ],
+        )[0]
+        assert healed["refresh"] is True and healed["result"] == "ok"
+        assert (vols / "prod" / "a").is_dir()
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.proc.wait(timeout=20) == 0
+
+
 def test_plan_runs_beside_a_watcher_between_cycles(tmp_path, setup):
     src, _, state = setup
     (src / "a.yaml").write_text(volume("a"), encoding="utf-8")
