@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,7 +111,8 @@ class Server:
             if part is not None
         )
         handler = type("Handler", (_Handler,), {"routes": routes})
-        self._httpd = ThreadingHTTPServer((host, port), handler)
+        server_class = _Server6 if ":" in host else ThreadingHTTPServer
+        self._httpd = server_class((host, port), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name=f"http-{port}", daemon=True
@@ -128,6 +130,10 @@ class Server:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=10)
+
+
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):

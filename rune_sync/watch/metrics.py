@@ -60,6 +60,12 @@ class Metrics:
             buckets=_DURATION_BUCKETS,
             registry=r,
         )
+        self.apply_seconds = Histogram(
+            "rune_sync_watch_apply_duration_seconds",
+            "Duration of the apply phase of cycles that had changes to carry out.",
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
         self.latency = Histogram(
             "rune_sync_watch_change_to_applied_seconds",
             "From a change detected (files, webhook) to its cycle applied.",
@@ -86,6 +92,8 @@ class Metrics:
         report = done.report
         self.cycles.labels(result=report.result.value).inc()
         self.cycle_seconds.observe(done.duration)
+        if "apply" in report.phases:
+            self.apply_seconds.observe(report.phases["apply"])
         self.failures.set(done.failures)
         self.healthy.set(1 if healthy else 0)
         for key, count in report.actions.items():

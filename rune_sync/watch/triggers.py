@@ -84,7 +84,9 @@ class FileChanges:
                     self._root,
                     watch_filter=self.relevant,
                     debounce=self._debounce_ms,
-                    step=min(50, self._debounce_ms),
+                    # How long the watcher waits for a quiet moment; it also wakes this
+                    # often when idle, so it is kept ≥ 10 ms (idle CPU).
+                    step=max(10, min(50, self._debounce_ms)),
                     stop_event=self._stop,
                     raise_interrupt=False,
                 ):

@@ -136,3 +136,18 @@ def test_a_server_without_a_route_does_not_serve_it():
         assert httpx.post(f"http://{host}:{port}/webhook", content=b"{}").status_code == 404
     finally:
         server.close()
+
+
+def test_an_ipv6_address_is_served():
+    try:
+        server = http.Server(
+            host="::1", port=0, routes=http.Routes(health=Health(unhealthy_after=1))
+        )
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    server.start()
+    try:
+        _, port = server.address
+        assert httpx.get(f"http://[::1]:{port}/healthz").status_code == 200
+    finally:
+        server.close()

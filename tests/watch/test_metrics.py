@@ -18,11 +18,18 @@ def finished(
     actions: dict[str, int] | None = None,
     statuses: dict[tuple[str, str], int] | None = None,
     triggers: tuple[Request, ...] = (),
+    phases: dict[str, float] | None = None,
 ) -> Finished:
     outcome = result or (Result.ERROR if failures else Result.OK)
     return Finished(
         request=CycleRequest(triggers=triggers, refresh=False, stop=threading.Event()),
-        report=CycleReport(result=outcome, error=error, actions=actions or {}, statuses=statuses),
+        report=CycleReport(
+            result=outcome,
+            error=error,
+            actions=actions or {},
+            statuses=statuses,
+            phases=phases or {},
+        ),
         started=100.0,
         duration=0.25,
         failures=failures,
@@ -44,20 +51,24 @@ def test_a_cycle_is_counted_with_its_actions_resources_and_latency():
         actions={"create": 3, "update": 1, "destroy:withheld": 1, "create:failed": 2},
         statuses={("volume", "Available"): 4, ("volume", "retained"): 1},
         triggers=(Request(trigger=Trigger.CHANGE, at=99.5),),
+        phases={"load": 0.1, "apply": 0.125},
     )
     metrics.observe(done, now=1_700_000_000.0, healthy=True)
+    metrics.observe(finished(), now=1_700_000_001.0, healthy=True)
     got = samples(metrics)
-    assert got[("rune_sync_watch_cycles_total", (("result", "ok"),))] == 1
+    assert got[("rune_sync_watch_cycles_total", (("result", "ok"),))] == 2
     assert got[("rune_sync_watch_cycles_total", (("result", "error"),))] == 0
     actions = "rune_sync_watch_actions_total"
     assert got[(actions, (("action", "create"), ("outcome", "done")))] == 3
     assert got[(actions, (("action", "destroy"), ("outcome", "withheld")))] == 1
     assert got[(actions, (("action", "create"), ("outcome", "failed")))] == 2
     assert got[("rune_sync_resources", (("kind", "volume"), ("status", "Available")))] == 4
-    assert got[("rune_sync_watch_last_success_timestamp_seconds", ())] == 1_700_000_000.0
+    assert got[("rune_sync_watch_last_success_timestamp_seconds", ())] == 1_700_000_001.0
+    assert got[("rune_sync_watch_apply_duration_seconds_count", ())] == 1
+    assert got[("rune_sync_watch_apply_duration_seconds_sum", ())] == 0.125
     assert got[("rune_sync_watch_change_to_applied_seconds_count", ())] == 1
     assert got[("rune_sync_watch_change_to_applied_seconds_sum", ())] == 0.75
-    assert got[("rune_sync_watch_cycle_duration_seconds_count", ())] == 1
+    assert got[("rune_sync_watch_cycle_duration_seconds_count", ())] == 2
     assert got[("rune_sync_watch_healthy", ())] == 1
 
 
