@@ -48,6 +48,14 @@ def many(count: int) -> str:
     return "volumes:\n" + "\n".join(rows) + "\n"
 
 
+def save(path: Path, text: str) -> None:
+    """Save like an editor that writes a hidden temporary file and renames it: the
+    watcher sees the whole new content in one event, never a half-written file."""
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
+
+
 def runefile(vols: Path) -> str:
     return f"storage:\n  localVolumeRoot: {vols}\n"
 
@@ -144,15 +152,15 @@ def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
     src = tmp_path / "src"
     vols = tmp_path / "vols"
     src.mkdir()
-    (src / "runefile.yaml").write_text(runefile(vols), encoding="utf-8")
+    save(src / "runefile.yaml", runefile(vols))
     return src, vols, tmp_path / "state.db"
 
 
 def test_storage_follows_edits_additions_and_removals(tmp_path, setup):
     src, vols, state = setup
     for name in ("a", "c", "d"):
-        (src / f"{name}.yaml").write_text(volume(name), encoding="utf-8")
-    (src / "b.yaml").write_text(volume("b", policy="delete"), encoding="utf-8")
+        save(src / f"{name}.yaml", volume(name))
+    save(src / "b.yaml", volume("b", policy="delete"))
     with watcher(tmp_path, src, "--state", str(state), "--debounce", "50ms") as w:
         first = w.next_cycle(0)
         assert first["result"] == "ok", first
@@ -160,13 +168,13 @@ def test_storage_follows_edits_additions_and_removals(tmp_path, setup):
         assert first["actions"] == {"create": 4}
         assert {p.name for p in (vols / "prod").iterdir()} == {"a", "b", "c", "d"}
 
-        (src / "e.yaml").write_text(volume("e"), encoding="utf-8")
+        save(src / "e.yaml", volume("e"))
         added = w.next_cycle(1)
         assert (added["trigger"], added["result"], added["refresh"]) == ("change", "ok", False)
         assert added["actions"] == {"create": 1}
         assert (vols / "prod" / "e").is_dir()
 
-        (src / "c.yaml").write_text(volume("c", labels="tier: gold"), encoding="utf-8")
+        save(src / "c.yaml", volume("c", labels="tier: gold"))
         edited = w.next_cycle(2)
         assert edited["actions"] == {"update": 1}, edited
         assert records_of(state)["volume/prod/c"].spec["labels"] == {"tier": "gold"}
@@ -190,14 +198,14 @@ def test_storage_follows_edits_additions_and_removals(tmp_path, setup):
 
 def test_a_broken_file_is_logged_retried_and_recovered_and_health_follows(tmp_path, setup):
     src, vols, state = setup
-    (src / "a.yaml").write_text(volume("a"), encoding="utf-8")
+    save(src / "a.yaml", volume("a"))
     args = ("--state", str(state), "--listen", "127.0.0.1:0", "--unhealthy-after", "2")
     with watcher(tmp_path, src, *args) as w:
         base = w.address("/healthz")
         assert w.next_cycle(0)["result"] == "ok"
         assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
 
-        (src / "b.yaml").write_text("volume: {name: b, size: [\n", encoding="utf-8")
+        save(src / "b.yaml", "volume: {name: b, size: [\n")
         broken = w.next_cycle(1)
         assert broken["result"] == "error" and broken["failures"] == 1
         assert "b.yaml:" in broken["error"] and broken["retry_in_s"] == 1.0
@@ -214,7 +222,7 @@ def test_a_broken_file_is_logged_retried_and_recovered_and_health_follows(tmp_pa
         assert w.proc.poll() is None, "a failing cycle never ends the watcher"
 
         seen = len(w.cycles())
-        (src / "b.yaml").write_text(volume("b"), encoding="utf-8")
+        save(src / "b.yaml", volume("b"))
         fixed = wait_for(
             "a good cycle after the fix",
             lambda: [c for c in w.cycles()[seen:] if c["result"] == "ok"],
@@ -278,11 +286,11 @@ def test_a_signed_webhook_runs_a_cycle_and_a_bad_signature_is_refused(tmp_path, 
         rejected = [r for r in w.records() if r["event"] == "webhook"]
         assert [r["result"] for r in rejected] == ["rejected"] * 3
         # A rejected delivery queued nothing: the next cycle is the file change's alone.
-        (src / "a.yaml").write_text(volume("a"), encoding="utf-8")
+        save(src / "a.yaml", volume("a"))
         changed = w.next_cycle(1)
         assert changed["trigger"] == "change", changed
 
-        (src / "b.yaml").write_text(volume("b"), encoding="utf-8")
+        save(src / "b.yaml", volume("b"))
         w.next_cycle(2)
         good = httpx.post(
             url,
@@ -304,7 +312,7 @@ def test_a_signed_webhook_runs_a_cycle_and_a_bad_signature_is_refused(tmp_path, 
 def test_sigterm_mid_apply_finishes_in_flight_work_and_exits_0(tmp_path, setup):
     src, vols, state = setup
     total = 600
-    (src / "bulk.yaml").write_text(many(total), encoding="utf-8")
+    save(src / "bulk.yaml", many(total))
     with watcher(tmp_path, src, "--state", str(state), "--parallelism", "1") as w:
         wait_for(
             "the first volume created",
@@ -346,7 +354,7 @@ def test_sighup_reads_the_runefile_again(tmp_path, setup):
     outside = tmp_path / "etc" / "runefile.yaml"
     outside.parent.mkdir()
     outside.write_text("storage: [\n", encoding="utf-8")
-    (src / "a.yaml").write_text(volume("a"), encoding="utf-8")
+    save(src / "a.yaml", volume("a"))
     args = ("--state", str(state), "--runefile", str(outside))
     with watcher(tmp_path, src, *args) as w:
         assert w.next_cycle(0)["result"] == "error"
@@ -368,7 +376,7 @@ def test_sighup_reads_the_runefile_again(tmp_path, setup):
 
 def test_a_held_lock_fails_the_cycle_naming_the_holder_until_it_is_released(tmp_path, setup):
     src, vols, state = setup
-    (src / "a.yaml").write_text(volume("a"), encoding="utf-8")
+    save(src / "a.yaml", volume("a"))
     holder = LockInfo.for_this_process(command="rune-sync apply by hand", now=datetime.now(UTC))
     with open_backend(state, create=True) as backend:
         backend.acquire(holder)
@@ -391,7 +399,7 @@ def test_a_held_lock_fails_the_cycle_naming_the_holder_until_it_is_released(tmp_
 def test_a_driver_error_fails_the_cycle_and_the_retry_converges(tmp_path, setup):
     src, vols, state = setup
     vols.write_text("not a folder\n", encoding="utf-8")  # the volume root is a file
-    (src / "a.yaml").write_text(volume("a"), encoding="utf-8")
+    save(src / "a.yaml", volume("a"))
     with watcher(tmp_path, src, "--state", str(state), "--stall-after", "10") as w:
         failed = w.next_cycle(0)
         assert failed["result"] == "failed", failed
@@ -413,7 +421,7 @@ def test_a_driver_error_fails_the_cycle_and_the_retry_converges(tmp_path, setup)
 
 def test_the_resync_refreshes_and_corrects_drift(tmp_path, setup):
     src, vols, state = setup
-    (src / "a.yaml").write_text(volume("a"), encoding="utf-8")
+    save(src / "a.yaml", volume("a"))
     with watcher(tmp_path, src, "--state", str(state), "--resync", "500ms") as w:
         assert w.next_cycle(0)["result"] == "ok"
         (vols / "prod" / "a").rmdir()  # drift: the directory deleted by hand
@@ -431,7 +439,7 @@ def test_the_resync_refreshes_and_corrects_drift(tmp_path, setup):
 
 def test_plan_runs_beside_a_watcher_between_cycles(tmp_path, setup):
     src, _, state = setup
-    (src / "a.yaml").write_text(volume("a"), encoding="utf-8")
+    save(src / "a.yaml", volume("a"))
     with watcher(tmp_path, src, "--state", str(state)) as w:
         assert w.next_cycle(0)["result"] == "ok"
         assert lock_holder(state) is None
