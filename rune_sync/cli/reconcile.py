@@ -7,6 +7,11 @@ and replaces and a tripped mass-delete breaker are withheld
 only from reading the state to the end of apply, so ``plan`` (and, between cycles,
 ``apply``) can run beside a watcher; the state is read after the lock is taken, never
 before. Raises ``RuneSyncError`` for a cycle that cannot run (the loop logs and retries).
+
+A plan that would destroy data (a destroy, a replace, a snapshot deletion — all allowed
+by their flags, or they would be withheld) waits ``settle`` seconds and reads the source
+again first: if it changed meanwhile (a file still being written, a checkout under way),
+nothing runs and the next cycle plans again from the settled source.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ class Settings:
     apply: engine.ApplySettings
     lock_timeout: float
     command: str
+    settle: float = 0.0
+    """Seconds the source must stay unchanged before a plan that destroys data runs."""
 
 
 class Reconciler:
@@ -83,10 +90,13 @@ class Reconciler:
                 split = withhold.split(plan)
                 phases.mark("plan")
                 held = Counter(f"{c.action.value}:withheld" for c in split.withheld)
+                settled = not _destroys_data(split.runnable) or self._settled(loaded, request)
                 if request.stop.is_set():
                     return CycleReport(
                         result=Result.STOPPED, withheld=split.reasons, phases=phases.spent
                     )
+                if not settled:
+                    return CycleReport(result=Result.OK, withheld=split.reasons)
                 if not split.runnable.has_changes:
                     return CycleReport(
                         result=Result.OK,
@@ -117,6 +127,30 @@ class Reconciler:
             error=None if result.ok else result.summary(),
             withheld=split.reasons,
         )
+
+    def _settled(self, loaded: pipeline.Loaded, request: CycleRequest) -> bool:
+        """Whether the source is unchanged ``settle`` seconds later (True at once when
+        there is nothing to wait for, False when stopped meanwhile)."""
+        settle = self._settings.settle
+        if settle <= 0:
+            return True
+        self._log.record(
+            "settle",
+            detail=f"the plan destroys data: checking that the source stays unchanged "
+            f"for {settle:g}s first",
+        )
+        if request.stop.wait(settle):
+            return False
+        again = pipeline.load_source(self._settings.source, cache=self._cache)
+        if again.validated.digest == loaded.validated.digest:
+            return True
+        self._log.record(
+            "superseded",
+            level="warning",
+            detail="the source changed while the plan waited; nothing was destroyed, "
+            "the next cycle plans again",
+        )
+        return False
 
     def _drivers(self, settings: StorageSettings) -> DriverRegistry:
         """The driver registry, built again only when the runefile's storage settings
@@ -169,6 +203,10 @@ def _statuses(records: Mapping[Address, StateRecord]) -> dict[tuple[str, str], i
         (r.address.kind.value, "retained" if r.retained else r.status) for r in records.values()
     )
     return dict(counted)
+
+
+def _destroys_data(plan: Plan) -> bool:
+    return any(c.destroys_data for c in plan.changes)
 
 
 def _commit(plan: Plan) -> str | None:

@@ -77,8 +77,9 @@ class HostPort(click.ParamType[tuple[str, int]]):
     type=options.DurationType(),
     default="300ms",
     show_default=True,
-    help="Longest a burst of file events is gathered into one cycle "
-    "(a single save is seen about 50ms after it).",
+    help="Longest a burst of file events is gathered into one cycle (a single save is "
+    "seen about 50ms after it); also how long the source must stay unchanged before a "
+    "plan that destroys data runs.",
 )
 @click.option(
     "--resync",
@@ -152,6 +153,7 @@ def watch(
             apply=engine.ApplySettings(parallelism=parallelism, stall_after=stall_after),
             lock_timeout=lock_timeout,
             command=f"rune-sync watch {source}",
+            settle=debounce,
         ),
         log=log,
     )

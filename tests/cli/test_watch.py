@@ -196,6 +196,41 @@ def test_storage_follows_edits_additions_and_removals(tmp_path, setup):
         assert w.proc.wait(timeout=20) == 0
 
 
+def test_a_destroy_runs_only_once_the_source_has_settled(tmp_path, setup):
+    """With --allow-destroy, a file that vanishes and comes back while the plan waits
+    (a checkout under way, an editor's slow save) destroys nothing."""
+    src, vols, state = setup
+    save(src / "a.yaml", volume("a"))
+    save(src / "b.yaml", volume("b", policy="delete"))
+    args = ("--state", str(state), "--allow-destroy", "--debounce", "1s")
+    with watcher(tmp_path, src, *args) as w:
+        assert w.next_cycle(0)["actions"] == {"create": 2}
+        (src / "b.yaml").unlink()
+        wait_for("the settle wait", lambda: [r for r in w.records() if r["event"] == "settle"])
+        save(src / "b.yaml", volume("b", policy="delete"))
+        wait_for(
+            "the superseded plan",
+            lambda: [r for r in w.records() if r["event"] == "superseded"],
+        )
+        superseded = w.next_cycle(1)
+        assert (superseded["result"], superseded["actions"]) == ("ok", {})
+        calm = w.next_cycle(2)  # the restored file's own cycle: nothing to do
+        assert (calm["trigger"], calm["result"], calm["actions"]) == ("change", "ok", {})
+        assert (vols / "prod" / "b").is_dir() and "volume/prod/b" in records_of(state)
+
+        seen = len(w.cycles())
+        (src / "b.yaml").unlink()
+        destroyed = wait_for(
+            "the destroy",
+            lambda: [c for c in w.cycles()[seen:] if c["actions"].get("destroy")],
+        )[0]
+        assert destroyed["result"] == "ok"
+        assert not (vols / "prod" / "b").exists()
+        assert "volume/prod/b" not in records_of(state)
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.proc.wait(timeout=20) == 0
+
+
 def test_a_broken_file_is_logged_retried_and_recovered_and_health_follows(tmp_path, setup):
     src, vols, state = setup
     save(src / "a.yaml", volume("a"))
