@@ -13,7 +13,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 from rune_sync.watch.loop import Finished, Result
 
@@ -29,6 +36,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, resident memory, fds
         self.cycles = Counter(
             "rune_sync_watch_cycles", "Reconcile cycles by result.", ["result"], registry=r
         )

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -511,3 +512,17 @@ def test_a_missing_source_fails_with_one_message(tmp_path):
     result = run_cli("watch", str(tmp_path / "nope"), cwd=tmp_path)
     assert result.code == 1
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_address_in_use_fails_at_start_with_one_message(tmp_path, setup):
+    src, _, state = setup
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(
+            "watch", str(src), "--state", str(state), "--listen", f"127.0.0.1:{port}", cwd=tmp_path
+        )
+    assert result.code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -70,6 +70,7 @@ def test_a_cycle_is_counted_with_its_actions_resources_and_latency():
     assert got[("rune_sync_watch_change_to_applied_seconds_sum", ())] == 0.75
     assert got[("rune_sync_watch_cycle_duration_seconds_count", ())] == 2
     assert got[("rune_sync_watch_healthy", ())] == 1
+    assert got[("process_cpu_seconds_total", ())] > 0
 
 
 def test_resources_are_replaced_not_accumulated_and_failures_keep_last_success():
