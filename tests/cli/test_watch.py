@@ -197,6 +197,23 @@ def test_storage_follows_edits_additions_and_removals(tmp_path, setup):
         assert w.proc.wait(timeout=20) == 0
 
 
+def test_a_burst_of_saves_coalesces_into_few_cycles(tmp_path, setup):
+    src, vols, state = setup
+    with watcher(tmp_path, src, "--state", str(state)) as w:
+        assert w.next_cycle(0)["result"] == "ok"
+        for i in range(20):
+            save(src / f"burst-{i:02d}.yaml", volume(f"burst-{i:02d}"))
+        wait_for(
+            "all 20 volumes",
+            lambda: sum(c["actions"].get("create", 0) for c in w.cycles()) == 20,
+        )
+        bursts = [c for c in w.cycles() if c["trigger"] == "change"]
+        assert 1 <= len(bursts) < 20, bursts
+        assert len(list((vols / "prod").iterdir())) == 20
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.proc.wait(timeout=20) == 0
+
+
 def test_a_destroy_runs_only_once_the_source_has_settled(tmp_path, setup):
     """With --allow-destroy, a file that vanishes and comes back while the plan waits
     (a checkout under way, an editor's slow save) destroys nothing."""
