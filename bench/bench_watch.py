@@ -62,6 +62,13 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
 
 
+def memory(pid: int) -> str:
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return f"RSS {fields['VmRSS'].strip()}, peak {fields['VmHWM'].strip()}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--volumes", type=int, default=10_000)
@@ -113,10 +120,11 @@ def main() -> None:
                 raise SystemExit(f"cycle failed: {record}")
             phases.append(record.get("phases_s") or {})
         latencies.sort()
+        p90 = latencies[int(0.9 * (len(latencies) - 1))]
         print(
             f"save → volume directory over {len(latencies)} edits: "
-            f"median {statistics.median(latencies):.3f} s, max {latencies[-1]:.3f} s, "
-            f"min {latencies[0]:.3f} s (target ≤ 1 s)"
+            f"median {statistics.median(latencies):.3f} s, p90 {p90:.3f} s, "
+            f"max {latencies[-1]:.3f} s, min {latencies[0]:.3f} s (target ≤ 1 s)"
         )
         names = sorted({k for p in phases for k in p})
         spent = {k: statistics.median(p.get(k, 0.0) for p in phases) for k in names}
@@ -133,7 +141,7 @@ def main() -> None:
         share = (after - before) / tick / (t1 - t0) * 100
         print(
             f"idle CPU over {t1 - t0:.0f} s: {share:.3f} % of a core "
-            f"({after - before} ticks; target < 1 %)"
+            f"({after - before} ticks; target < 1 %); memory: {memory(proc.pid)}"
         )
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -2,7 +2,8 @@
 
 Text lines are ``TIME LEVEL EVENT key=value …`` (values with spaces are quoted); JSON
 lines are one object with ``time``, ``level``, ``event`` and the fields. Every cycle
-gives one ``cycle`` record (trigger, commit, actions by kind, duration, result, error);
+gives one ``cycle`` record (trigger, commit, actions by kind, duration, phases, latency
+from the change detected to applied, result, error);
 apply's per-resource events become ``change`` records. Callers pass only values that
 are safe to print: secret values never reach here (driver errors are redacted before
 they become events, and the webhook secret is never given to a logger).
@@ -74,6 +75,7 @@ class Log:
             refresh=done.request.refresh,
             actions=dict(report.actions),
             duration_s=round(done.duration, 3),
+            latency_s=None if done.latency is None else round(done.latency, 3),
             phases_s={k: round(v, 3) for k, v in report.phases.items()} or None,
             result=report.result.value,
             error=report.error,

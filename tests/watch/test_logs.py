@@ -46,6 +46,7 @@ def test_a_cycle_is_one_json_object_with_its_fields():
         "refresh": False,
         "actions": {"create": 2},
         "duration_s": 0.123,
+        "latency_s": 0.123,
         "phases_s": {"load": 0.012, "plan": 0.2},
         "result": "ok",
         "error": None,
