@@ -16,9 +16,11 @@ nothing runs and the next cycle plans again from the settled source.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,7 +71,8 @@ class Reconciler:
     def __call__(self, request: CycleRequest) -> CycleReport:
         s = self._settings
         phases = _Phases()
-        loaded = pipeline.load_source(s.source, cache=self._cache)
+        with _paused_gc():
+            loaded = pipeline.load_source(s.source, cache=self._cache)
         resolver = pipeline.secret_resolver(loaded, s.secrets_dir)
         self._warn([str(w) for w in (*loaded.warnings, *pipeline.check_secrets(loaded, resolver))])
         registry = self._drivers(loaded.runefile.storage)
@@ -84,10 +87,11 @@ class Reconciler:
             info = LockInfo.for_this_process(command=s.command, now=datetime.now(UTC))
             with backend.lock(info, timeout=s.lock_timeout):
                 phases.mark("lock")
-                view = pipeline.StateView(meta=backend.meta(), records=backend.load_all())
-                phases.mark("state")
-                plan = pipeline.make_plan(loaded, view, options, registry, resolver=resolver)
-                split = withhold.split(plan)
+                with _paused_gc():
+                    view = pipeline.StateView(meta=backend.meta(), records=backend.load_all())
+                    phases.mark("state")
+                    plan = pipeline.make_plan(loaded, view, options, registry, resolver=resolver)
+                    split = withhold.split(plan)
                 phases.mark("plan")
                 held = Counter(f"{c.action.value}:withheld" for c in split.withheld)
                 settled = not _destroys_data(split.runnable) or self._settled(loaded, request)
@@ -166,6 +170,25 @@ class Reconciler:
             for text in sorted(now - self._warned):
                 self._log.record("diagnostic", level="warning", message=text)
         self._warned = now
+
+
+@contextmanager
+def _paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection for the block.
+
+    Loading, reading the state and planning allocate about a million short-lived,
+    acyclic objects at 10,000 volumes; reference counting frees them, and the cyclic
+    collector's passes over them cost ~0.1 s per cycle (a tenth of an edit's latency).
+    Those phases are bounded and CPU-only, so the collector waits until they end;
+    apply, which may run for minutes, keeps it on.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Phases:
