@@ -362,6 +362,29 @@ def test_a_signed_webhook_runs_a_cycle_and_a_bad_signature_is_refused(tmp_path, 
     assert SECRET not in w.text()
 
 
+def test_one_address_can_serve_health_metrics_and_the_webhook(tmp_path, setup):
+    src, _, state = setup
+    secret_file = tmp_path / "hook.secret"
+    secret_file.write_text(SECRET, encoding="utf-8")
+    args = ("--state", str(state), "--listen", "127.0.0.1:0", "--webhook-listen", "127.0.0.1:0")
+    with watcher(tmp_path, src, *args, "--webhook-secret-file", str(secret_file)) as w:
+        base = w.address("/webhook")
+        assert w.next_cycle(0)["result"] == "ok"
+        servers = [r for r in w.records() if r["event"] == "listening"]
+        assert [r["serves"] for r in servers] == ["/healthz,/metrics,/webhook"]
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        body = b"{}"
+        hook = httpx.post(
+            f"{base}/webhook",
+            content=body,
+            headers={"X-Hub-Signature-256": signature(SECRET.encode(), body)},
+        )
+        assert hook.status_code == 202
+        assert w.next_cycle(1)["trigger"] == "webhook"
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.proc.wait(timeout=20) == 0
+
+
 def test_sigterm_mid_apply_finishes_in_flight_work_and_exits_0(tmp_path, setup):
     src, vols, state = setup
     total = 600
