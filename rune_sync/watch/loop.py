@@ -15,6 +15,7 @@ catch drift. The clock is injected (a monotonic ``() -> float``).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 from collections.abc import Callable, Mapping
@@ -225,7 +226,10 @@ class Loop:
             retry_in=retry_in,
         )
         for observe in self._observers:
-            observe(done)
+            # An observer failing (the log on a closed stderr, a metric) must not end the
+            # loop: reconciling goes on even when it cannot be reported.
+            with contextlib.suppress(Exception):
+                observe(done)
         return done
 
     def _guarded(self, request: CycleRequest) -> CycleReport:

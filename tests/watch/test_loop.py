@@ -164,3 +164,18 @@ def test_stop_ends_run_and_is_passed_to_the_cycle():
     assert len(seen) == 1 and seen[0].stop.is_set()
     assert seen[0].names == ("start",)
     assert loops[0].failures == 0
+
+
+def test_a_failing_observer_does_not_end_the_loop():
+    clock = Clock()
+    cycles = Cycles()
+
+    def broken(done):
+        raise BrokenPipeError("stderr is gone")
+
+    loop = Loop(cycle=cycles, inbox=Inbox(), clock=clock, observers=(broken,))
+    push(loop, clock, Trigger.CHANGE)
+    assert loop.step() is not None
+    push(loop, clock, Trigger.CHANGE)
+    assert loop.step() is not None
+    assert len(cycles.seen) == 2
