@@ -4,7 +4,11 @@ and the result is the one a fresh load gives."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rune_sync.spec import load
 from rune_sync.spec import validate as validation
@@ -97,3 +101,37 @@ def test_validation_with_a_cache_schema_checks_only_changed_files(tmp_path):
     (root / "v4.yaml").write_text(vol("v4", "3Gi"), encoding="utf-8")
     healed = validation.validate_directory(root, drivers=drivers, cache=cache)
     assert healed.ok and healed.specs == validation.validate_directory(root, drivers=drivers).specs
+
+
+EDITS = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=3),
+        st.one_of(
+            st.none(),  # delete the file
+            st.just("volume: [\n"),  # broken YAML
+            st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=3).map(
+                lambda names: "".join(f"---\n{vol(n)}" for n in names)
+            ),
+        ),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(edits=EDITS)
+@settings(max_examples=40, deadline=None)
+def test_any_sequence_of_edits_loads_as_a_fresh_load_would(edits):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        cache = load.ParseCache()
+        for index, text in edits:
+            path = root / f"f{index}.yaml"
+            if text is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_text(text, encoding="utf-8")
+            same(
+                load.load_directory(root, cache=cache, cwd=root),
+                load.load_directory(root, cwd=root),
+            )
