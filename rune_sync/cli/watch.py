@@ -177,7 +177,9 @@ def watch(
     ]
     if resync > 0:
         parts.append(
-            triggers.Periodic(every=resync, trigger=Trigger.RESYNC, inbox=inbox, clock=clock)
+            triggers.Periodic(
+                every=resync, trigger=Trigger.RESYNC, inbox=inbox, log=log, clock=clock
+            )
         )
     webhook = None
     if webhook_listen is not None and webhook_secret_file is not None:

@@ -102,7 +102,11 @@ class FileChanges:
 
 
 class Periodic:
-    """Every ``every`` seconds, push ``trigger`` — when ``check`` (if given) says so."""
+    """Every ``every`` seconds, push ``trigger`` — when ``check`` (if given) says so.
+
+    ``check`` returns a detail for the request (e.g. the new commit), or None for "nothing
+    moved"; an exception it raises is logged and the next tick tries again.
+    """
 
     def __init__(
         self,
@@ -110,6 +114,7 @@ class Periodic:
         every: float,
         trigger: Trigger,
         inbox: Inbox,
+        log: Log,
         clock: Callable[[], float],
         check: Callable[[], str | None] | None = None,
     ) -> None:
@@ -118,6 +123,7 @@ class Periodic:
         self._every = every
         self._trigger = trigger
         self._inbox = inbox
+        self._log = log
         self._clock = clock
         self._check = check
         self._stop = threading.Event()
@@ -134,7 +140,15 @@ class Periodic:
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):
-            detail = self._check() if self._check is not None else ""
+            try:
+                detail = self._check() if self._check is not None else ""
+            except Exception as exc:
+                # A check that fails (a remote out of reach) is retried at the next tick;
+                # the trigger thread must outlive it.
+                self._log.record(
+                    "trigger-error", level="error", trigger=self._trigger.value, error=str(exc)
+                )
+                continue
             if detail is not None:
                 self._inbox.push(Request(trigger=self._trigger, at=self._clock(), detail=detail))
 

@@ -63,15 +63,24 @@ def test_a_saved_file_becomes_one_change_request(tmp_path):
         watcher.close()
 
 
-def test_periodic_pushes_its_trigger_and_a_check_can_hold_it_back(tmp_path):
+def test_periodic_pushes_its_trigger_and_a_check_can_hold_it_back_or_fail(tmp_path):
     inbox = Inbox()
-    answers = iter([None, "moved"])
+    out = io.StringIO()
+    answers = iter([None, OSError("remote out of reach"), "moved"])
+
+    def check() -> str | None:
+        answer = next(answers, None)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
     ticker = Periodic(
         every=0.05,
         trigger=Trigger.RESYNC,
         inbox=inbox,
+        log=Log(out, fmt="json"),
         clock=time.monotonic,
-        check=lambda: next(answers, None),
+        check=check,
     )
     ticker.start()
     try:
@@ -79,3 +88,4 @@ def test_periodic_pushes_its_trigger_and_a_check_can_hold_it_back(tmp_path):
         assert request.trigger is Trigger.RESYNC and request.detail == "moved"
     finally:
         ticker.close()
+    assert '"error": "remote out of reach"' in out.getvalue()
