@@ -33,6 +33,11 @@ EXPECTED_FILES = {
     "resources.schema.json",
     "plan.schema.json",
     "apply-event.schema.json",
+    "validate.schema.json",
+    "state-list.schema.json",
+    "state-record.schema.json",
+    "state-lock.schema.json",
+    "drivers.schema.json",
 }
 
 COMMON_DEFS = {

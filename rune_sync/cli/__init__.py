@@ -5,7 +5,9 @@ the result to a view in :mod:`rune_sync.cli.render`. This module sorts failures:
 
 - usage errors (unknown command or flag, missing argument, bad choice) exit 64 —
   never 2, which plan reserves for "changes present";
-- a :class:`~rune_sync.errors.RuneSyncError` is printed as one message and exits 1;
+- a :class:`~rune_sync.errors.StalePlanError` (``apply PLANFILE`` whose state or source
+  moved on; nothing was changed) exits 4, so CI can tell "make a new plan" from a failure;
+- any other :class:`~rune_sync.errors.RuneSyncError` is printed as one message and exits 1;
 - anything else is our bug: a one-line notice, the traceback in a debug log, exit 1.
 """
 
@@ -23,9 +25,10 @@ from typing import NoReturn
 import click
 
 from rune_sync import __version__
-from rune_sync.errors import RuneSyncError, SpecError
+from rune_sync.errors import RuneSyncError, SpecError, StalePlanError
 
 EXIT_USAGE = 64
+EXIT_STALE_PLAN = 4
 
 COMMANDS = {
     "validate": "rune_sync.cli.validate:validate",
@@ -55,6 +58,17 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command)  # every entry names a click command
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command with the whole first sentence of its help, wrapped, never cut."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 @click.group(
@@ -98,6 +112,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
         for diagnostic in exc.diagnostics:
             click.echo(str(diagnostic), err=True)
         sys.exit(1)
+    except StalePlanError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_STALE_PLAN)
     except RuneSyncError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)

@@ -79,7 +79,10 @@ def apply(
     parallelism: int,
     stall_after: int,
 ) -> int:
-    """Carry out the plan for SOURCE (planned now), or the saved plan PLANFILE."""
+    """Carry out the plan for SOURCE, or a saved plan PLANFILE.
+
+    SOURCE is planned now, with plan's flags; PLANFILE (from `plan --out`) is applied
+    only while the state and the source are still what it was made from (else exit 4)."""
     as_json = output_format == "json"
     saved = planfile.load(Path(target)) if Path(target).is_file() else None
     source_dir = _saved_source(saved) if saved is not None else target

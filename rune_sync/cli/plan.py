@@ -80,7 +80,10 @@ def plan(
     detailed_exitcode: bool,
     out: Path | None,
 ) -> int:
-    """Show what apply would change, field by field, and which data it would destroy."""
+    """Show what apply would change and which data it would destroy.
+
+    Field by field, with a closing data verdict; --detailed-exitcode tells scripts
+    whether anything changes (2) or data would be destroyed (3)."""
     try:
         loaded = pipeline.load_source(pipeline.SourceArgs(source=source, runefile=runefile))
         resolver = pipeline.secret_resolver(loaded, secrets_dir)

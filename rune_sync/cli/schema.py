@@ -36,8 +36,10 @@ _ALIASES = {
     help="Write every schema (or KIND's) into this directory instead of printing.",
 )
 def schema(kind: str | None, out: Path | None) -> int:
-    """Print the JSON Schema of KIND (storageClass, volume, snapshot, service, secret,
-    runefile, resources), or write all of them to --out DIR for editors."""
+    """Print the JSON Schemas, or write them to --out DIR for editors.
+
+    KIND is one of storageClass, volume, snapshot, service, secret, runefile,
+    resources; without KIND, every schema."""
     docs = schemas.load_all()
     if kind is not None:
         name = _ALIASES.get(kind.lower())

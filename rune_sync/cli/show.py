@@ -22,7 +22,9 @@ from rune_sync.plan import planfile
 @options.format_option("text", "json", "markdown")
 @options.no_color_option
 def show(file: Path, state: str | None, output_format: str, no_color: bool) -> int:
-    """Render the saved plan FILE (with --state, or RUNE_SYNC_STATE, also judge staleness)."""
+    """Render a saved plan FILE and say whether it is still fresh.
+
+    Freshness is judged against --state (or RUNE_SYNC_STATE) when one is given."""
     saved = planfile.load(file)
     header = _header(saved.source, saved.serial)
     target = state or os.environ.get(pipeline.STATE_ENV)

@@ -88,7 +88,7 @@ def _command_line(*words: object) -> str:
 
 @click.group()
 def state() -> None:
-    """Inspect and repair the state: what rune-sync recorded about every address.
+    """Inspect and repair the state: what rune-sync recorded.
 
     None of these commands calls a driver: they change what rune-sync remembers, never
     the storage itself.

@@ -248,7 +248,10 @@ def test_a_quickstart_like_source_is_applied_and_a_second_apply_changes_nothing(
     first = rs("apply", str(src), "--state", str(state), "--auto-approve")
     assert first.code == 0, first.stderr
     # the plan, then the summary, on stdout; one line per resource on stderr
-    assert "+ volume/prod/web-data-copy (local, 10Gi, ReadWriteOnce)" in first.stdout
+    assert (
+        "+ volume/prod/web-data-copy (local, 10Gi, ReadWriteOnce, from snapshot web-data-nightly)"
+        in first.stdout
+    )
     assert first.stdout.index("Plan: 8 to create") < first.stdout.index("Apply complete")
     counts = SUMMARY.search(first.stdout)
     assert counts is not None, first.stdout
@@ -383,7 +386,7 @@ def test_a_saved_plan_is_applied(rs, saved):
     assert after.source is not None and after.source.url == str(src)
 
     again = rs("apply", str(plan_file), "--state", str(state), "--auto-approve")
-    assert again.code == 1
+    assert again.code == 4  # stale: nothing changed, make a new plan
     assert "stale" in again.stderr and f"serial {before.serial} → {after.serial}" in again.stderr
     assert meta_of(state).serial == after.serial
 
@@ -398,7 +401,7 @@ def test_a_saved_plan_is_stale_once_another_apply_moved_the_state(rs, saved):
     before, recorded = meta_of(state), records_of(state)
 
     result = rs("apply", str(plan_file), "--state", str(state), "--auto-approve")
-    assert result.code == 1
+    assert result.code == 4
     assert "the saved plan is stale: the state moved on since" in result.stderr
     assert "Apply complete" not in result.stdout
     assert meta_of(state) == before and records_of(state) == recorded
@@ -412,7 +415,7 @@ def test_a_saved_plan_is_stale_after_state_rm(rs, saved):
     before, recorded = meta_of(state), records_of(state)
 
     result = rs("apply", str(plan_file), "--state", str(state), "--auto-approve")
-    assert result.code == 1
+    assert result.code == 4
     assert "stale" in result.stderr and "the state moved on since" in result.stderr
     assert meta_of(state) == before and records_of(state) == recorded
     assert "prod/logs" not in entries(vols)
@@ -424,7 +427,7 @@ def test_a_saved_plan_is_stale_after_the_source_changed(rs, saved):
     before, recorded = meta_of(state), records_of(state)
 
     result = rs("apply", str(plan_file), "--state", str(state), "--auto-approve")
-    assert result.code == 1
+    assert result.code == 4
     assert "stale" in result.stderr and "the source changed since" in result.stderr
     assert meta_of(state) == before and records_of(state) == recorded
     assert entries(vols) == {"prod/web", "prod/db"}

@@ -8,7 +8,7 @@ verdict always come first, so a reviewer sees them without expanding anything.
 
 from __future__ import annotations
 
-from rune_sync.cli.render.plan_text import NO_DATA_DESTROYED, verdict_lines
+from rune_sync.cli.render.plan_text import NO_DATA_DESTROYED, headline_facts, verdict_lines
 from rune_sync.plan.model import Action, Change, DiffOp, Plan
 
 LIMIT = 65_000
@@ -22,9 +22,11 @@ def _escape(text: str) -> str:
 
 def _details(change: Change) -> str:
     blocked = f" (blocked: needs {change.blocked})" if change.blocked else ""
+    facts = headline_facts(change)
+    facts = f" ({_escape(facts)})" if facts else ""
     rows = [
-        f"<details><summary><code>{change.action.symbol or '='} {change.address}</code> — "
-        f"{_escape(change.action.value)}{blocked}</summary>",
+        f"<details><summary><code>{change.action.symbol or '='} {change.address}</code>"
+        f"{facts} — {_escape(change.action.value)}{blocked}</summary>",
         "",
         f"{_escape(change.reason)}",
         "",
@@ -72,7 +74,7 @@ def render(plan: Plan, *, header: str | None = None) -> str:
     active = [c for c in plan.changes if c.action is not Action.NOOP]
     if not active:
         head.append("No changes. The storage matches the source.")
-    body = "\n".join(head)
+    body = "\n".join(head).rstrip("\n")
     blocks = [_details(c) for c in active]
     out = [body]
     used = len(body)

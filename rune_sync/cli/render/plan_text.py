@@ -26,8 +26,8 @@ NO_DATA_DESTROYED = "No data will be destroyed."
 
 
 def _value(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return text if len(text) <= 120 else text[:117] + "..."
+    """A field's value in full: output for scripts and logs never cuts information."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
 class _Writer:
@@ -54,10 +54,19 @@ def _diff_line(d: FieldDiff) -> str:
     return f"~ {d.path}: {_value(d.old)} → {_value(d.new)}"
 
 
-def _headline(change: Change) -> str:
+def headline_facts(change: Change) -> str:
+    """``local, 10Gi, ReadWriteOnce``: the driver, size and access mode a change is about,
+    and the snapshot a new volume is restored from."""
     after = change.after or change.before or {}
     facts = [str(after[k]) for k in ("driver", "size", "accessMode") if after.get(k)]
-    return f" ({', '.join(facts)})" if facts else ""
+    if isinstance(after.get("restoreFrom"), str):
+        facts.append(f"from snapshot {after['restoreFrom']}")
+    return ", ".join(facts)
+
+
+def _headline(change: Change) -> str:
+    facts = headline_facts(change)
+    return f" ({facts})" if facts else ""
 
 
 def _change(w: _Writer, change: Change) -> None:
