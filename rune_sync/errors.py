@@ -6,7 +6,10 @@ boundary renders those as messages and exits 1, and treats anything else as a bu
 ::
 
     RuneSyncError
-    ├── SourceError                  the source cannot be read (missing, unreadable, not a dir)
+    ├── SourceError                  the source cannot be read (missing, unreadable, not a dir,
+    │   │                            unreachable remote, unknown ref, damaged cache)
+    │   ├── RollbackError            a git commit that does not descend from the last applied one
+    │   └── SignatureError           a git commit without a good signature from a trusted key
     ├── SpecError                    carries diagnostics
     │   ├── LoadError                YAML/TOML could not be loaded
     │   └── ValidationError          schema or rule violations
@@ -42,6 +45,14 @@ class RuneSyncError(Exception):
 
 class SourceError(RuneSyncError):
     """The source (directory or repository) cannot be read."""
+
+
+class RollbackError(SourceError):
+    """The git source moved to a commit that does not descend from the last applied one."""
+
+
+class SignatureError(SourceError):
+    """A commit that had to be signed carries no good signature from a trusted key."""
 
 
 class SpecError(RuneSyncError):

@@ -1,7 +1,8 @@
 """``rune-sync apply [SOURCE | PLANFILE]``: plan and carry it out, or carry out a saved plan.
 
 A regular file is a saved plan (``plan --out``): it runs only while the state is where
-it was (lineage and serial) and the source still has the digest it was made from.
+it was (lineage and serial) and the source still has the digest it was made from; for a
+git source, only while the plan's ref (or ``--ref``) still resolves to the plan's commit.
 Anything else is a source, planned here with plan's flags. The state's lock is held from
 the plan to the end. Without ``--auto-approve`` the plan is shown and a terminal must
 answer ``yes``; with no terminal apply refuses instead of waiting.
@@ -30,9 +31,16 @@ from rune_sync.apply.events import Reporter
 from rune_sync.cli import locking, options, pipeline, wiring
 from rune_sync.cli import plan as plan_cmd
 from rune_sync.cli.render import apply_view
-from rune_sync.errors import PlanError, RuneSyncError, SpecError, UnsafePlanError
+from rune_sync.errors import (
+    PlanError,
+    RuneSyncError,
+    SpecError,
+    StalePlanError,
+    UnsafePlanError,
+)
 from rune_sync.plan import planfile
 from rune_sync.plan.model import Options, Plan
+from rune_sync.state.backend import StateBackend
 from rune_sync.state.model import SourceInfo
 
 APPROVAL_WORD = "yes"
@@ -50,6 +58,7 @@ class Declined(RuneSyncError):
 @options.format_option("text", "json")
 @options.no_color_option
 @options.plan_options
+@options.git_options
 @options.lock_timeout_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option(
@@ -74,6 +83,7 @@ def apply(
     output_format: str,
     no_color: bool,
     plan_options: Options,
+    git_flags: options.GitFlags,
     lock_timeout: float,
     auto_approve: bool,
     parallelism: int,
@@ -85,16 +95,21 @@ def apply(
     only while the state and the source are still what it was made from (else exit 4)."""
     as_json = output_format == "json"
     saved = planfile.load(Path(target)) if Path(target).is_file() else None
-    source_dir = _saved_source(saved) if saved is not None else target
+    args = (
+        _saved_source(saved, runefile, git_flags)
+        if saved is not None
+        else plan_cmd.source_args(target, runefile, git_flags)
+    )
     try:
-        loaded = pipeline.load_source(pipeline.SourceArgs(source=source_dir, runefile=runefile))
+        loaded = pipeline.load_source(args)
+        if saved is not None:
+            _require_same_commit(saved, loaded)
         resolver = pipeline.secret_resolver(loaded, secrets_dir)
         secret_warnings = pipeline.check_secrets(loaded, resolver)
     except SpecError as exc:
         plan_cmd.report_spec_error(exc)
         return 1
-    for warning in (*loaded.warnings, *secret_warnings):
-        click.echo(str(warning), err=True)
+    plan_cmd.report_warnings(loaded, secret_warnings)
     registry = wiring.driver_registry(loaded.runefile.storage)
     state_at = pipeline.state_target(state, loaded.runefile)
     out = apply_view.JsonLines() if as_json else None
@@ -110,6 +125,7 @@ def apply(
                 serial=meta.serial,
                 input_digest=loaded.validated.digest,
             )
+            pipeline.check_history(loaded, meta)
             the_plan = saved
         else:
             view = pipeline.StateView(meta=meta, records=backend.load_all())
@@ -124,6 +140,7 @@ def apply(
                 "refusing to apply; nothing was changed:\n  " + "\n  ".join(refused)
             )
         if not the_plan.has_changes:
+            _record_new_commit(backend, the_plan, loaded.validated.digest)
             _finish(out, engine.Result(), "No changes. Nothing to apply.")
             return 0
         if not auto_approve:
@@ -154,11 +171,52 @@ def _finish(out: apply_view.JsonLines | None, result: engine.Result, message: st
         click.echo(message)
 
 
-def _saved_source(saved: Plan) -> str:
-    url = saved.source.get("url") if saved.source else None
+def _saved_source(
+    saved: Plan, runefile: Path | None, git_flags: options.GitFlags
+) -> pipeline.SourceArgs:
+    """The source a saved plan was made from: its URL, ref and path (``--ref`` given now
+    pins another ref, which must resolve to the plan's commit)."""
+    source = saved.source or {}
+    url = source.get("url")
     if not isinstance(url, str) or not url:
         raise PlanError("the saved plan does not say which source it was made from")
-    return url
+    saved_path = source.get("path")
+    path = saved_path if isinstance(saved_path, str) else None
+    if git_flags.path is not None and git_flags.path.strip("/") != (path or ""):
+        raise PlanError(
+            f"--path {git_flags.path} differs from the saved plan's path ({path or 'none'}); "
+            "make a new plan for another path"
+        )
+    saved_ref = source.get("ref")
+    ref = git_flags.ref or (saved_ref if isinstance(saved_ref, str) else None)
+    return pipeline.SourceArgs(
+        source=url, runefile=runefile, ref=ref, path=path, trust=git_flags.trust
+    )
+
+
+def _require_same_commit(saved: Plan, loaded: pipeline.Loaded) -> None:
+    """A saved git plan applies only to the commit it was made from."""
+    wanted = (saved.source or {}).get("commit")
+    now = loaded.snapshot.commit.sha if loaded.snapshot.commit else None
+    if wanted and now != wanted:
+        ref = (saved.source or {}).get("ref") or "the remote's HEAD"
+        raise StalePlanError(
+            f"the saved plan was made from commit {wanted}, but {ref} of "
+            f"{loaded.snapshot.url} now resolves to {now}; make a new plan, or pass "
+            f"--ref {wanted} to apply the plan's commit"
+        )
+
+
+def _record_new_commit(backend: StateBackend, plan: Plan, digest: str) -> None:
+    """A git commit with nothing to change is still applied: the state records it, so
+    that the rollback check starts from it (a directory's no-op leaves the state alone)."""
+    info = _source_info(plan, digest)
+    recorded = backend.meta().source
+    if info.commit is None or (
+        recorded is not None and recorded.commit == info.commit and recorded.url == info.url
+    ):
+        return
+    backend.bump_serial(source=info)
 
 
 def _source_info(plan: Plan, digest: str) -> SourceInfo:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import click
 
 from rune_sync.plan.model import Options
+from rune_sync.source.base import TrustPolicy
 from rune_sync.spec.model import Address
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -200,3 +202,134 @@ def lock_timeout_option(func: F) -> F:
         help="How long to wait for the state's lock: 0 fails at once naming the holder; "
         "e.g. 300ms, 30s, 10m, 1h.",
     )(func)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GitFlags:
+    """``--ref``, ``--path`` and the history rules, as one value (``git_flags``)."""
+
+    ref: str | None = None
+    path: str | None = None
+    trust: TrustPolicy = field(default_factory=TrustPolicy)
+
+
+_LOCATION_FLAGS = ("ref", "path")
+_TRUST_FLAGS = (
+    "allow_rollback",
+    "require_signed",
+    "trusted_keys",
+    "allowed_signers",
+    "verify_tip_only",
+)
+
+
+def _location_decorators() -> list[Callable[[Any], Any]]:
+    return [
+        click.option(
+            "--ref",
+            default=None,
+            metavar="BRANCH|TAG|SHA",
+            help="The branch, tag or commit of a git SOURCE to read; the remote's HEAD when "
+            "not given. With a local repository path: read that repository at REF, not its "
+            "working tree.",
+        ),
+        click.option(
+            "--path",
+            default=None,
+            metavar="SUBDIR",
+            help="Read only SUBDIR of the source; the runefile is looked up there.",
+        ),
+    ]
+
+
+def _trust_choices(
+    *,
+    allow_rollback: bool,
+    require_signed: bool,
+    trusted_keys: Path | None,
+    allowed_signers: Path | None,
+    verify_tip_only: bool,
+) -> TrustPolicy:
+    keys = trusted_keys is not None or allowed_signers is not None
+    if require_signed and not keys:
+        raise click.UsageError(
+            "--require-signed needs --trusted-keys FILE or --allowed-signers FILE"
+        )
+    if not require_signed:
+        for given, flag in (
+            (trusted_keys is not None, "--trusted-keys"),
+            (allowed_signers is not None, "--allowed-signers"),
+            (verify_tip_only, "--verify-tip-only"),
+        ):
+            if given:
+                raise click.UsageError(f"{flag} takes effect only with --require-signed")
+    return TrustPolicy(
+        allow_rollback=allow_rollback,
+        require_signed=require_signed,
+        trusted_keys=trusted_keys,
+        allowed_signers=allowed_signers,
+        verify_tip_only=verify_tip_only,
+    )
+
+
+def _fold_git(func: F, decorators: list[Callable[[Any], Any]], *, trust: bool) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ref, path = (kwargs.pop(name) for name in _LOCATION_FLAGS)
+        policy = (
+            _trust_choices(**{name: kwargs.pop(name) for name in _TRUST_FLAGS})
+            if trust
+            else TrustPolicy()
+        )
+        return func(*args, git_flags=GitFlags(ref=ref, path=path, trust=policy), **kwargs)
+
+    for decorate in reversed(decorators):
+        wrapper = decorate(wrapper)
+    return cast(F, wrapper)  # click keeps the callable's shape; only the flags are folded
+
+
+def git_location_options(func: F) -> F:
+    """``--ref`` and ``--path`` alone (validate), folded into ``git_flags: GitFlags``."""
+    return _fold_git(func, _location_decorators(), trust=False)
+
+
+def git_options(func: F) -> F:
+    """Every git flag — ``--ref``, ``--path``, ``--allow-rollback``, ``--require-signed``,
+    ``--trusted-keys``, ``--allowed-signers``, ``--verify-tip-only`` — folded into the
+    command's ``git_flags: GitFlags`` parameter (plan, apply and watch share them).
+    Signature flags without ``--require-signed``, or it without keys, are usage errors."""
+    key_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+    decorators = [
+        *_location_decorators(),
+        click.option(
+            "--allow-rollback",
+            is_flag=True,
+            help="Accept a git commit that does not descend from the last applied one.",
+        ),
+        click.option(
+            "--require-signed",
+            is_flag=True,
+            help="Every commit since the last applied one must carry a good signature "
+            "from a trusted key.",
+        ),
+        click.option(
+            "--trusted-keys",
+            type=key_file,
+            default=None,
+            metavar="FILE",
+            help="Armored OpenPGP public keys trusted by --require-signed.",
+        ),
+        click.option(
+            "--allowed-signers",
+            type=key_file,
+            default=None,
+            metavar="FILE",
+            help="SSH keys trusted by --require-signed (git's allowedSignersFile format).",
+        ),
+        click.option(
+            "--verify-tip-only",
+            is_flag=True,
+            help="With --require-signed, check the target commit alone.",
+        ),
+    ]
+    return _fold_git(func, decorators, trust=True)

@@ -1,5 +1,5 @@
 """Wires the stages for the commands: source → validate → expand → secrets → state →
-refresh → plan.
+history checks (git) → refresh → plan.
 
 The one place that strings the pipeline together; commands call it with typed options
 and hand its values to views. Settings precedence (DESIGN §2): flag > environment
@@ -22,12 +22,14 @@ from rune_sync.drivers.registry import DriverRegistry
 from rune_sync.errors import SpecError, ValidationError
 from rune_sync.plan import planner, refresh
 from rune_sync.plan.model import Options, Plan
-from rune_sync.source import directory
+from rune_sync.source import gitcmd, history, opener, urls
+from rune_sync.source.base import SourceKind, SourceRequest, SourceSnapshot, TrustPolicy
 from rune_sync.spec import expand
 from rune_sync.spec import validate as validation
 from rune_sync.spec.model import Address, Runefile
 from rune_sync.state import DEFAULT_PATH
 from rune_sync.state.backend import StateBackend, StateNotFoundError, open_backend
+from rune_sync.state.model import SourceKind as StateSourceKind
 from rune_sync.state.model import StateMeta, StateRecord
 
 STATE_ENV = "RUNE_SYNC_STATE"
@@ -35,8 +37,22 @@ STATE_ENV = "RUNE_SYNC_STATE"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceArgs:
+    """SOURCE and the flags that say how to read it.
+
+    ``ref`` and ``path`` are ``--ref`` and ``--path``; ``trust`` holds the git history
+    rules (``--allow-rollback``, ``--require-signed`` and its keys), applied by
+    :func:`make_plan` (or :func:`check_history`) once the state is known.
+    """
+
     source: str = "."
     runefile: Path | None = None
+    ref: str | None = None
+    path: str | None = None
+    trust: TrustPolicy = field(default_factory=TrustPolicy)
+
+    @property
+    def request(self) -> SourceRequest:
+        return SourceRequest(source=self.source, ref=self.ref, path=self.path)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +62,8 @@ class Loaded:
     validated: validation.Validated
     desired: expand.DesiredSet
     root: Path
+    snapshot: SourceSnapshot
+    trust: TrustPolicy = field(default_factory=TrustPolicy)
 
     @property
     def runefile(self) -> Runefile:
@@ -56,23 +74,67 @@ class Loaded:
         return tuple(d for d in self.validated.diagnostics if not d.is_error)
 
 
-def load_source(args: SourceArgs, *, cache: validation.SourceCache | None = None) -> Loaded:
-    """Validate and expand the source; a ValidationError carries every diagnostic.
-
-    ``cache`` (watch) keeps unchanged files' parses between calls."""
-    root = directory.open_directory(args.source)
+def validate_source(
+    args: SourceArgs, *, cache: validation.SourceCache | None = None
+) -> tuple[SourceSnapshot, validation.Validated]:
+    """Open the source (a directory, or a git commit fetched into the cache) and
+    validate it; files of a git source are named relative to its root. ``cache``
+    (watch) keeps unchanged files' parses between calls."""
+    snapshot = opener.open_source(args.request)
     capabilities, parameter_rules = wiring.driver_declarations()
     validated = validation.validate_directory(
-        root,
+        snapshot.root,
         drivers=capabilities,
         parameter_rules=parameter_rules,
         runefile=args.runefile,
+        cwd=snapshot.shown_from,
         cache=cache,
     )
+    return snapshot, validated
+
+
+def load_source(args: SourceArgs, *, cache: validation.SourceCache | None = None) -> Loaded:
+    """Validate and expand the source; a ValidationError carries every diagnostic.
+
+    A git source whose ref did not move costs one ``git ls-remote`` and a look into the
+    cache (nothing is cloned again). ``cache`` (watch) keeps unchanged files' parses
+    between calls."""
+    snapshot, validated = validate_source(args, cache=cache)
     if not validated.ok:
         raise ValidationError(validated.diagnostics)
     desired = expand.desired_set(validated.specs, validated.runefile.storage)
-    return Loaded(validated=validated, desired=desired, root=root)
+    return Loaded(
+        validated=validated,
+        desired=desired,
+        root=snapshot.root,
+        snapshot=snapshot,
+        trust=args.trust,
+    )
+
+
+def last_applied_commit(loaded: Loaded, meta: StateMeta | None) -> str | None:
+    """The commit the state last applied from the same repository, if any."""
+    recorded = meta.source if meta is not None else None
+    if (
+        recorded is None
+        or recorded.kind is not StateSourceKind.GIT
+        or recorded.commit is None
+        or loaded.snapshot.kind is not SourceKind.GIT
+        or not urls.same_repository(recorded.url, loaded.snapshot.url)
+    ):
+        return None
+    return recorded.commit
+
+
+def check_history(loaded: Loaded, meta: StateMeta | None) -> None:
+    """Refuse a git commit that moves back from the last applied one, or that lacks the
+    signatures ``--require-signed`` asks for (RollbackError, SignatureError)."""
+    history.check(
+        loaded.snapshot,
+        previous=last_applied_commit(loaded, meta),
+        policy=loaded.trust,
+        timeout=gitcmd.timeout_from_env(),
+    )
 
 
 def secret_resolver(loaded: Loaded, secrets_dir: Path | None) -> secrets.Resolver:
@@ -143,11 +205,15 @@ def make_plan(
     *,
     resolver: secrets.Resolver | None = None,
 ) -> Plan:
-    """Refresh (unless switched off) and plan; stamps the plan with its provenance.
+    """Check the source's history, refresh (unless switched off) and plan; stamps the
+    plan with its provenance (for git: the commit, its author, date and subject).
 
+    A git source that moved back from the commit the state last applied, or that lacks
+    required signatures, is refused here, before any driver is asked anything.
     With ``resolver``, refresh hands drivers their recorded parameters with secret
     references resolved, and cleans resolved values out of their errors.
     """
+    check_history(loaded, state.meta)
     registry = registry or wiring.driver_registry(loaded.runefile.storage)
     observations = _refresh(state, registry, resolver) if options.refresh else {}
     plan = planner.make_plan(
@@ -164,12 +230,7 @@ def make_plan(
         lineage=state.meta.lineage if state.meta else None,
         serial=state.meta.serial if state.meta else 0,
         input_digest=loaded.validated.digest,
-        source={
-            "kind": "directory",
-            "url": str(loaded.root),
-            "commit": None,
-            "digest": loaded.validated.digest,
-        },
+        source={**loaded.snapshot.provenance(), "digest": loaded.validated.digest},
         tool_version=__version__,
     )
 

@@ -15,6 +15,7 @@ import click
 from rune_sync.cli import console, options, pipeline
 from rune_sync.cli.render import diagnostics as diagnostics_view
 from rune_sync.cli.render import plan_markdown, plan_text
+from rune_sync.diagnostics import Diagnostic
 from rune_sync.errors import PlanError, SpecError, UnsafePlanError
 from rune_sync.plan import planfile
 from rune_sync.plan.model import Options, Plan
@@ -42,6 +43,26 @@ def emit(plan: Plan, *, output_format: str, no_color: bool, header: str | None =
             click.echo(line)
 
 
+def source_args(
+    source: str, runefile: Path | None, git_flags: options.GitFlags
+) -> pipeline.SourceArgs:
+    return pipeline.SourceArgs(
+        source=source,
+        runefile=runefile,
+        ref=git_flags.ref,
+        path=git_flags.path,
+        trust=git_flags.trust,
+    )
+
+
+def report_warnings(loaded: pipeline.Loaded, extra: tuple[Diagnostic, ...] = ()) -> None:
+    """Notes about the source (a cache cloned again) and warnings, on stderr."""
+    for note in loaded.snapshot.notes:
+        click.echo(f"Note: {note}", err=True)
+    for warning in (*loaded.warnings, *extra):
+        click.echo(str(warning), err=True)
+
+
 def report_spec_error(exc: SpecError) -> None:
     """Diagnostics of a source that does not validate, on stderr."""
     for line in diagnostics_view.text_lines(exc.diagnostics):
@@ -58,6 +79,7 @@ def report_spec_error(exc: SpecError) -> None:
 @options.format_option("text", "json", "markdown")
 @options.no_color_option
 @options.plan_options
+@options.git_options
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
@@ -77,6 +99,7 @@ def plan(
     output_format: str,
     no_color: bool,
     plan_options: Options,
+    git_flags: options.GitFlags,
     detailed_exitcode: bool,
     out: Path | None,
 ) -> int:
@@ -85,14 +108,13 @@ def plan(
     Field by field, with a closing data verdict; --detailed-exitcode tells scripts
     whether anything changes (2) or data would be destroyed (3)."""
     try:
-        loaded = pipeline.load_source(pipeline.SourceArgs(source=source, runefile=runefile))
+        loaded = pipeline.load_source(source_args(source, runefile, git_flags))
         resolver = pipeline.secret_resolver(loaded, secrets_dir)
         secret_warnings = pipeline.check_secrets(loaded, resolver)
     except SpecError as exc:
         report_spec_error(exc)
         return 1
-    for warning in (*loaded.warnings, *secret_warnings):
-        click.echo(str(warning), err=True)
+    report_warnings(loaded, secret_warnings)
     target = pipeline.state_target(state, loaded.runefile)
     view = pipeline.read_state(target)
     result = pipeline.make_plan(loaded, view, plan_options, resolver=resolver)

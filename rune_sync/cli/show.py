@@ -46,7 +46,9 @@ def show(file: Path, state: str | None, output_format: str, no_color: bool) -> i
 
 def _header(source: object, serial: int) -> str:
     where = ""
-    if isinstance(source, dict):
+    if isinstance(source, dict) and source.get("kind") == "git":
+        pass  # the git provenance (URL, ref, path, commit) opens the rendered plan
+    elif isinstance(source, dict):
         commit = source.get("commit")
         where = f" from {source.get('url')}" + (f" at commit {commit}" if commit else "")
     return f"Saved plan{where} (state serial {serial})."

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import click
 
-from rune_sync.cli import console, options, wiring
+from rune_sync.cli import console, options, pipeline
 from rune_sync.cli.render import diagnostics as view
-from rune_sync.source import directory
-from rune_sync.spec import validate as pipeline
 
 
 @click.command()
@@ -21,13 +19,22 @@ from rune_sync.spec import validate as pipeline
 @options.runefile_option
 @options.format_option("text", "json")
 @options.no_color_option
-def validate(source: str, runefile: Path | None, output_format: str, no_color: bool) -> int:
+@options.git_location_options
+def validate(
+    source: str,
+    runefile: Path | None,
+    output_format: str,
+    no_color: bool,
+    git_flags: options.GitFlags,
+) -> int:
     """Check SOURCE against the schemas and Rune's storage rules."""
-    root = directory.open_directory(source)
-    capabilities, parameter_rules = wiring.driver_declarations()
-    result = pipeline.validate_directory(
-        root, drivers=capabilities, parameter_rules=parameter_rules, runefile=runefile
+    snapshot, result = pipeline.validate_source(
+        pipeline.SourceArgs(
+            source=source, runefile=runefile, ref=git_flags.ref, path=git_flags.path
+        )
     )
+    for note in snapshot.notes:
+        click.echo(f"Note: {note}", err=True)
     items = result.diagnostics
     if output_format == "json":
         click.echo(view.to_json(items))
@@ -37,5 +44,7 @@ def validate(source: str, runefile: Path | None, output_format: str, no_color: b
         for line in view.text_lines(items):
             click.echo(line)
     if output_format == "text":
+        if snapshot.commit is not None:
+            click.echo(f"Source: {snapshot.url} at commit {snapshot.commit.sha}", err=True)
         click.echo(view.summary(items, len(result.files)), err=True)
     return 0 if result.ok else 1

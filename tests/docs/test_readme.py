@@ -61,7 +61,6 @@ def test_the_two_commands_open_the_readme_unchanged():
     [
         ("Team setup: shared state in PostgreSQL", "Documented with the PostgreSQL backend."),
         ("Watch", "Documented with the watch command."),
-        ("Git sources", "Documented with git sources."),
     ],
 )
 def test_placeholder_sections_wait_for_their_features(heading, line):

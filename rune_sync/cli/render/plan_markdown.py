@@ -49,6 +49,17 @@ def _details(change: Change) -> str:
 def render(plan: Plan, *, header: str | None = None) -> str:
     """The comment body; never longer than :data:`LIMIT` characters."""
     head = ["### rune-sync plan", ""]
+    source = plan.source or {}
+    if source.get("kind") == "git" and source.get("commit"):
+        where = f"ref `{source['ref']}`" if source.get("ref") else "remote HEAD"
+        if source.get("path"):
+            where += f", path `{source['path']}`"
+        head += [
+            f"**Source:** `{source.get('url')}` ({where})  ",
+            f"**Commit:** `{source['commit']}` — {_escape(str(source.get('subject') or ''))}  ",
+            f"by {_escape(str(source.get('author') or ''))} on {source.get('date') or ''}",
+            "",
+        ]
     if header:
         head += [_escape(header), ""]
     head += [f"**{plan.summary.line()}**", ""]

@@ -8,7 +8,7 @@ fact comes from the plan value.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from rune_sync.plan.model import Action, Change, DiffOp, FieldDiff, Plan
@@ -101,9 +101,36 @@ def verdict_lines(plan: Plan) -> Iterator[str]:
         yield f"  {v.address} ({handle}): {v.action.value}{blocked}"
 
 
+def provenance_lines(source: Mapping[str, Any] | None) -> list[str]:
+    """Where a git plan came from: URL, ref and path, the commit, its author, date and
+    subject. Nothing for a directory source (its path is in the plan's JSON)."""
+    if not source or source.get("kind") != "git" or not source.get("commit"):
+        return []
+    where = [f"ref {source['ref']}" if source.get("ref") else "remote HEAD"]
+    if source.get("path"):
+        where.append(f"path {source['path']}")
+    lines = [
+        f"Source: {source.get('url')} ({', '.join(where)})",
+        f"Commit: {source['commit']}",
+    ]
+    if source.get("author"):
+        lines.append(f"Author: {source['author']}")
+    if source.get("date"):
+        lines.append(f"Date:   {source['date']}")
+    if source.get("subject") is not None:
+        lines.append(f"        {source['subject']}")
+    return lines
+
+
 def render(plan: Plan, *, color: bool = False, header: str | None = None) -> list[str]:
-    """The plan as lines of text (with rich markup when ``color``)."""
+    """The plan as lines of text (with rich markup when ``color``); a git plan opens
+    with its provenance."""
     w = _Writer(color)
+    provenance = provenance_lines(plan.source)
+    for line in provenance:
+        w.add(w.text(line, "bold" if line.startswith("Commit:") else None))
+    if provenance:
+        w.add("")
     if header:
         w.add(header)
         w.add("")
