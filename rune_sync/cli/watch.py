@@ -28,7 +28,7 @@ from rune_sync.apply import engine
 from rune_sync.cli import options, pipeline, reconcile
 from rune_sync.errors import RuneSyncError
 from rune_sync.plan.model import Options
-from rune_sync.source import directory
+from rune_sync.source import directory, urls
 from rune_sync.watch import http, logs, triggers
 from rune_sync.watch.loop import Finished, Inbox, Loop, Request, Trigger
 from rune_sync.watch.metrics import Health, Metrics
@@ -140,6 +140,11 @@ def watch(
     """Reconcile SOURCE now, then on every change, until SIGTERM."""
     if (webhook_listen is None) != (webhook_secret_file is None):
         raise click.UsageError("--webhook-listen and --webhook-secret-file go together")
+    if urls.is_git_url(source):
+        raise RuneSyncError(
+            f"watch reads a directory source for now; {urls.display_url(source)} is a git "
+            "repository (watching one by polling comes with --interval)"
+        )
     root = directory.open_directory(source)
     log = logs.Log(sys.stderr, fmt=log_format)
     clock = time.monotonic
