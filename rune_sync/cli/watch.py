@@ -8,8 +8,8 @@ the running cycle's in-flight operations finish and are recorded, the lock is re
 — and exit 0 (a second one aborts at once); SIGHUP runs a cycle that reads the runefile
 again and refreshes.
 
-Exit codes: 0 after a clean stop; 1 when it cannot start (source missing, webhook secret
-unreadable, address in use); 64 usage. A failing cycle never ends it.
+Exit codes: 0 after a clean stop; 1 when it cannot start (source missing or a git URL,
+webhook secret unreadable, address in use); 64 usage. A failing cycle never ends it.
 """
 
 from __future__ import annotations
