@@ -39,6 +39,7 @@ COMMANDS = {
     "schema": "rune_sync.cli.schema:schema",
     "explain": "rune_sync.cli.explain:explain",
     "drivers": "rune_sync.cli.drivers:drivers",
+    "watch": "rune_sync.cli.watch:watch",
 }
 """Command name → ``module:attribute``; a command's modules load only when it runs."""
 

@@ -76,9 +76,12 @@ class Loaded:
         return tuple(d for d in self.validated.diagnostics if not d.is_error)
 
 
-def validate_source(args: SourceArgs) -> tuple[SourceSnapshot, validation.Validated]:
+def validate_source(
+    args: SourceArgs, *, cache: validation.SourceCache | None = None
+) -> tuple[SourceSnapshot, validation.Validated]:
     """Open the source (a directory, or a git commit fetched into the cache) and
-    validate it; files of a git source are named relative to its root."""
+    validate it; files of a git source are named relative to its root. ``cache``
+    (watch) keeps unchanged files' parses between calls."""
     snapshot = opener.open_source(args.request)
     capabilities, parameter_rules = wiring.driver_declarations()
     validated = validation.validate_directory(
@@ -87,16 +90,18 @@ def validate_source(args: SourceArgs) -> tuple[SourceSnapshot, validation.Valida
         parameter_rules=parameter_rules,
         runefile=args.runefile,
         cwd=snapshot.shown_from,
+        cache=cache,
     )
     return snapshot, validated
 
 
-def load_source(args: SourceArgs) -> Loaded:
+def load_source(args: SourceArgs, *, cache: validation.SourceCache | None = None) -> Loaded:
     """Validate and expand the source; a ValidationError carries every diagnostic.
 
     A git source whose ref did not move costs one ``git ls-remote`` and a look into the
-    cache (nothing is cloned again)."""
-    snapshot, validated = validate_source(args)
+    cache (nothing is cloned again). ``cache`` (watch) keeps unchanged files' parses
+    between calls."""
+    snapshot, validated = validate_source(args, cache=cache)
     if not validated.ok:
         raise ValidationError(validated.diagnostics)
     desired = expand.desired_set(validated.specs, validated.runefile.storage)

@@ -7,6 +7,9 @@ diagnostic; nothing here raises for bad input. The runefile is found here but pa
 by :mod:`rune_sync.spec.runefile`.
 
 Called by :mod:`rune_sync.spec.validate`; it knows the kind keys but not the fields.
+A :class:`ParseCache` (held by a long-running caller such as watch) keeps each file's
+parse between loads: every file is still read (its bytes feed the input digest), but
+only a file whose path, display name or content changed is parsed again.
 """
 
 from __future__ import annotations
@@ -106,6 +109,58 @@ class LoadResult:
     diagnostics: tuple[Diagnostic, ...]
     digest: str
     files: tuple[str, ...]
+    groups: tuple[tuple[RawResource, ...], ...] = ()
+    """Each file's resources, in file order; with a :class:`ParseCache`, an unchanged
+    file's tuple is the very object of the previous load (callers may cache by it)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Parsed:
+    content: bytes
+    """The SHA-256 of the file's bytes."""
+    resources: tuple[RawResource, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+class ParseCache:
+    """Each file's parse, kept between loads of one source (not thread-safe: one loader).
+
+    An entry is keyed by the file's path and display name and checked against the
+    SHA-256 of its bytes, so an edit is never missed, whatever the file's timestamps
+    say; entries of files gone from the source are dropped at the end of each load.
+    ``parses`` counts the files actually parsed, ``reuses`` those taken from the cache.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[Path, str], _Parsed] = {}
+        self.parses = 0
+        self.reuses = 0
+
+    def parse(self, *, path: Path, shown: str, text: str, raw: bytes) -> _Parsed:
+        key = (path, shown)
+        content = hashlib.sha256(raw).digest()
+        entry = self._entries.get(key)
+        if entry is not None and entry.content == content:
+            self.reuses += 1
+            return entry
+        self.parses += 1
+        entry = _parse_file(text=text, shown=shown, content=content)
+        self._entries[key] = entry
+        return entry
+
+    def keep_only(self, keys: set[tuple[Path, str]]) -> None:
+        for key in [k for k in self._entries if k not in keys]:
+            del self._entries[key]
+
+
+def _parse_file(*, text: str, shown: str, content: bytes) -> _Parsed:
+    try:
+        docs = yamlread.parse(text)
+    except yamlread.YamlProblem as exc:
+        problem = _diag(exc.code, exc.message, shown, exc.pos)
+        return _Parsed(content=content, resources=(), diagnostics=(problem,))
+    resources, problems = split_documents(docs, shown)
+    return _Parsed(content=content, resources=tuple(resources), diagnostics=tuple(problems))
 
 
 def _diag(code: str, message: str, file: str, pos: tuple[int, int] = (0, 0)) -> Diagnostic:
@@ -334,9 +389,17 @@ def find_runefile(root: Path) -> tuple[Path | None, tuple[Path, ...]]:
 
 
 def load_directory(
-    root: Path, *, runefile: Path | None = None, cwd: Path | None = None
+    root: Path,
+    *,
+    runefile: Path | None = None,
+    cwd: Path | None = None,
+    cache: ParseCache | None = None,
 ) -> LoadResult:
-    """Load every resource below ``root``. ``runefile`` overrides the one at the root."""
+    """Load every resource below ``root``. ``runefile`` overrides the one at the root.
+
+    With ``cache``, files whose content did not change since the cache last saw them
+    are not parsed again (the result is the same as without it)."""
+    cache = cache or ParseCache()
     here = cwd or Path.cwd()
     found, extra = find_runefile(root)
     diagnostics: list[Diagnostic] = []
@@ -362,7 +425,9 @@ def load_directory(
 
     digest = hashlib.sha256()
     resources: list[RawResource] = []
+    groups: list[tuple[RawResource, ...]] = []
     shown_files: list[str] = []
+    seen: set[tuple[Path, str]] = set()
     for path in files:
         shown = display_path(path, here)
         shown_files.append(shown)
@@ -372,14 +437,12 @@ def load_directory(
             diagnostics.append(problem)
             continue
         assert text is not None
-        try:
-            docs = yamlread.parse(text)
-        except yamlread.YamlProblem as exc:
-            diagnostics.append(_diag(exc.code, exc.message, shown, exc.pos))
-            continue
-        found_resources, problems = split_documents(docs, shown)
-        resources.extend(found_resources)
-        diagnostics.extend(problems)
+        seen.add((path, shown))
+        parsed = cache.parse(path=path, shown=shown, text=text, raw=raw)
+        resources.extend(parsed.resources)
+        groups.append(parsed.resources)
+        diagnostics.extend(parsed.diagnostics)
+    cache.keep_only(seen)
 
     runefile_file: SourceFile | None = None
     if chosen is not None:
@@ -397,6 +460,7 @@ def load_directory(
         diagnostics=tuple(diagnostics),
         digest=digest.hexdigest(),
         files=tuple(shown_files),
+        groups=tuple(groups),
     )
 
 
