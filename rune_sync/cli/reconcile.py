@@ -27,7 +27,7 @@ from pathlib import Path
 
 from rune_sync import secrets
 from rune_sync.apply import engine
-from rune_sync.cli import pipeline, wiring
+from rune_sync.cli import options, pipeline, wiring
 from rune_sync.drivers.registry import DriverRegistry
 from rune_sync.errors import PlanError
 from rune_sync.plan.model import Action, Options, Plan
@@ -44,7 +44,7 @@ class Settings:
     """The command's choices, fixed for the watcher's life."""
 
     source: pipeline.SourceArgs
-    state: str | None
+    state: options.StateOption
     secrets_dir: Path | None
     options: Options
     apply: engine.ApplySettings

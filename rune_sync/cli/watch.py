@@ -123,7 +123,7 @@ class HostPort(click.ParamType[tuple[str, int]]):
 def watch(
     source: str,
     runefile: Path | None,
-    state: str | None,
+    state: options.StateOption,
     secrets_dir: Path | None,
     plan_options: Options,
     lock_timeout: float,

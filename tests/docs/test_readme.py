@@ -2,8 +2,7 @@
 
 The two commands at the top stay as they are; every ``rune-sync`` command written in a
 code block names a real command and real flags; every test the safety section cites
-exists; every relative link leads to a file; the placeholder sections the other
-features fill in are there.
+exists; every relative link leads to a file.
 """
 
 from __future__ import annotations
@@ -54,16 +53,6 @@ def test_the_two_commands_open_the_readme_unchanged():
     blocks = re.findall(r"```sh\n(.*?)\n```", _text(README), re.S)
     assert blocks[:2] == [QUICK_START, TEST_COMMAND]
     assert _text(README).index(QUICK_START) < _text(README).index("\n## ")
-
-
-@pytest.mark.parametrize(
-    ("heading", "line"),
-    [
-        ("Watch", "Documented with the watch command."),
-    ],
-)
-def test_placeholder_sections_wait_for_their_features(heading, line):
-    assert _section(_text(README), heading).strip() == f"## {heading}\n\n{line}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
