@@ -230,10 +230,11 @@ def wait_for_port(port: int, *, timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def git_daemon(base: Path) -> Iterator[str]:
-    """``git daemon`` exporting every repository below ``base``; yields ``git://…/``."""
+def git_daemon(base: Path, *, port: int | None = None) -> Iterator[str]:
+    """``git daemon`` exporting every repository below ``base``; yields ``git://…/``.
+    ``port`` serves again where an earlier daemon served (a remote coming back)."""
     need("git")
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [
             "git",

@@ -40,8 +40,6 @@ from rune_sync.errors import (
 )
 from rune_sync.plan import planfile
 from rune_sync.plan.model import Options, Plan
-from rune_sync.state.backend import StateBackend
-from rune_sync.state.model import SourceInfo
 
 APPROVAL_WORD = "yes"
 
@@ -140,7 +138,7 @@ def apply(
                 "refusing to apply; nothing was changed:\n  " + "\n  ".join(refused)
             )
         if not the_plan.has_changes:
-            _record_new_commit(backend, the_plan, loaded.validated.digest)
+            pipeline.record_new_commit(backend, the_plan, loaded.validated.digest)
             _finish(out, engine.Result(), "No changes. Nothing to apply.")
             return 0
         if not auto_approve:
@@ -154,7 +152,7 @@ def apply(
                 reporter=reporter,
                 settings=engine.ApplySettings(parallelism=parallelism, stall_after=stall_after),
                 stop=stop,
-                source=_source_info(the_plan, loaded.validated.digest),
+                source=pipeline.source_info(the_plan, loaded.validated.digest),
                 resolve=resolver,
             )
     message = "\n".join(apply_view.summary_lines(result))
@@ -205,26 +203,6 @@ def _require_same_commit(saved: Plan, loaded: pipeline.Loaded) -> None:
             f"{loaded.snapshot.url} now resolves to {now}; make a new plan, or pass "
             f"--ref {wanted} to apply the plan's commit"
         )
-
-
-def _record_new_commit(backend: StateBackend, plan: Plan, digest: str) -> None:
-    """A git commit with nothing to change is still applied: the state records it, so
-    that the rollback check starts from it (a directory's no-op leaves the state alone)."""
-    info = _source_info(plan, digest)
-    recorded = backend.meta().source
-    if info.commit is None or (
-        recorded is not None and recorded.commit == info.commit and recorded.url == info.url
-    ):
-        return
-    backend.bump_serial(source=info)
-
-
-def _source_info(plan: Plan, digest: str) -> SourceInfo:
-    """What the state records as last applied: the plan's source, with today's digest."""
-    try:
-        return SourceInfo.from_json({**(plan.source or {}), "digest": digest})
-    except ValueError as exc:
-        raise PlanError(f"the plan does not say which source it was made from: {exc}") from None
 
 
 def _approve() -> None:

@@ -20,7 +20,7 @@ from rune_sync.cli.options import StateOption
 from rune_sync.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from rune_sync.drivers.base import Observation
 from rune_sync.drivers.registry import DriverRegistry
-from rune_sync.errors import SpecError, StateError, ValidationError
+from rune_sync.errors import PlanError, SpecError, StateError, ValidationError
 from rune_sync.plan import planner, refresh
 from rune_sync.plan.model import Options, Plan
 from rune_sync.source import gitcmd, history, opener, urls
@@ -30,8 +30,8 @@ from rune_sync.spec import validate as validation
 from rune_sync.spec.model import Address, Runefile
 from rune_sync.state import DEFAULT_PATH
 from rune_sync.state.backend import StateBackend, StateNotFoundError, open_backend
+from rune_sync.state.model import SourceInfo, StateMeta, StateRecord
 from rune_sync.state.model import SourceKind as StateSourceKind
-from rune_sync.state.model import StateMeta, StateRecord
 from rune_sync.state.target import DEFAULT_STATE_NAME, StateTarget
 
 STATE_ENV = "RUNE_SYNC_STATE"
@@ -160,9 +160,7 @@ def check_secrets(loaded: Loaded, resolver: secrets.Resolver) -> tuple[Diagnosti
     return found
 
 
-def state_target(
-    flag: StateOption | str | None, runefile: Runefile | None = None
-) -> StateTarget:
+def state_target(flag: StateOption | str | None, runefile: Runefile | None = None) -> StateTarget:
     """Which state: its location from --state, else RUNE_SYNC_STATE, else the runefile's
     ``sync.state``, else the default path; its name from --state-name (or
     RUNE_SYNC_STATE_NAME, read by the option), else the runefile's ``sync.stateName``,
@@ -244,6 +242,27 @@ def make_plan(
         source={**loaded.snapshot.provenance(), "digest": loaded.validated.digest},
         tool_version=__version__,
     )
+
+
+def source_info(plan: Plan, digest: str) -> SourceInfo:
+    """What the state records as last applied: the plan's source, with today's digest."""
+    try:
+        return SourceInfo.from_json({**(plan.source or {}), "digest": digest})
+    except ValueError as exc:
+        raise PlanError(f"the plan does not say which source it was made from: {exc}") from None
+
+
+def record_new_commit(backend: StateBackend, plan: Plan, digest: str) -> None:
+    """A git commit with nothing to change is still applied: the state records it, so
+    that the rollback check starts from it (a directory's no-op leaves the state alone).
+    Called by apply and watch with the state's lock held."""
+    info = source_info(plan, digest)
+    recorded = backend.meta().source
+    if info.commit is None or (
+        recorded is not None and recorded.commit == info.commit and recorded.url == info.url
+    ):
+        return
+    backend.bump_serial(source=info)
 
 
 def _refresh(

@@ -29,14 +29,13 @@ from rune_sync import secrets
 from rune_sync.apply import engine
 from rune_sync.cli import options, pipeline, wiring
 from rune_sync.drivers.registry import DriverRegistry
-from rune_sync.errors import PlanError
 from rune_sync.plan.model import Action, Options, Plan
 from rune_sync.spec import validate as validation
 from rune_sync.spec.model import Address, StorageSettings
-from rune_sync.state.model import LockInfo, SourceInfo, StateRecord
+from rune_sync.state.model import LockInfo, StateRecord
 from rune_sync.watch import withhold
 from rune_sync.watch.logs import Log
-from rune_sync.watch.loop import CycleReport, CycleRequest, Result
+from rune_sync.watch.loop import CycleReport, CycleRequest, Result, failure
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,18 +62,38 @@ class Reconciler:
         self._cache = validation.SourceCache()
         self._warned: frozenset[str] = frozenset()
         self._registry: tuple[StorageSettings, DriverRegistry] | None = None
+        self._last_commit: str | None = None
 
     @property
     def cache(self) -> validation.SourceCache:
         return self._cache
 
+    @property
+    def last_commit(self) -> str | None:
+        """The commit the last cycle loaded (None before one did, or for a directory);
+        the git poller compares the remote's ref with it."""
+        return self._last_commit
+
     def __call__(self, request: CycleRequest) -> CycleReport:
-        s = self._settings
         phases = _Phases()
         with _paused_gc():
-            loaded = pipeline.load_source(s.source, cache=self._cache)
+            loaded = pipeline.load_source(self._settings.source, cache=self._cache)
+        commit = loaded.snapshot.commit.sha if loaded.snapshot.commit else None
+        self._last_commit = commit
+        try:
+            return self._reconcile(loaded, request, phases, commit)
+        except Exception as exc:
+            # A refused commit (rollback, signature), a held lock, a lost connection:
+            # the cycle fails, and its record still names the commit it was about.
+            return failure(exc, commit=commit)
+
+    def _reconcile(
+        self, loaded: pipeline.Loaded, request: CycleRequest, phases: _Phases, commit: str | None
+    ) -> CycleReport:
+        s = self._settings
         resolver = pipeline.secret_resolver(loaded, s.secrets_dir)
-        self._warn([str(w) for w in (*loaded.warnings, *pipeline.check_secrets(loaded, resolver))])
+        found = pipeline.check_secrets(loaded, resolver)
+        self._warn([*loaded.snapshot.notes, *(str(w) for w in (*loaded.warnings, *found))])
         registry = self._drivers(loaded.runefile.storage)
         options = replace(s.options, refresh=s.options.refresh and request.refresh)
         state_at = pipeline.state_target(s.state, loaded.runefile)
@@ -97,14 +116,18 @@ class Reconciler:
                 settled = not _destroys_data(split.runnable) or self._settled(loaded, request)
                 if request.stop.is_set():
                     return CycleReport(
-                        result=Result.STOPPED, withheld=split.reasons, phases=phases.spent
+                        result=Result.STOPPED,
+                        commit=commit,
+                        withheld=split.reasons,
+                        phases=phases.spent,
                     )
                 if not settled:
-                    return CycleReport(result=Result.OK, withheld=split.reasons)
+                    return CycleReport(result=Result.OK, commit=commit, withheld=split.reasons)
                 if not split.runnable.has_changes:
+                    pipeline.record_new_commit(backend, plan, loaded.validated.digest)
                     return CycleReport(
                         result=Result.OK,
-                        commit=_commit(plan),
+                        commit=commit,
                         actions=dict(held),
                         statuses=_statuses(view.records),
                         withheld=split.reasons,
@@ -117,14 +140,14 @@ class Reconciler:
                     reporter=self._log,
                     settings=s.apply,
                     stop=request.stop,
-                    source=_source_info(split.runnable, loaded.validated.digest),
+                    source=pipeline.source_info(split.runnable, loaded.validated.digest),
                     resolve=resolver,
                 )
                 phases.mark("apply")
                 statuses = _statuses(backend.load_all())
         return CycleReport(
             phases=phases.spent,
-            commit=_commit(split.runnable),
+            commit=commit,
             result=_result(result),
             actions=dict(_counts(result) + held),
             statuses=statuses,
@@ -230,16 +253,3 @@ def _statuses(records: Mapping[Address, StateRecord]) -> dict[tuple[str, str], i
 
 def _destroys_data(plan: Plan) -> bool:
     return any(c.destroys_data for c in plan.changes)
-
-
-def _commit(plan: Plan) -> str | None:
-    """The commit the plan was made from (None for a directory source)."""
-    commit = (plan.source or {}).get("commit")
-    return commit if isinstance(commit, str) else None
-
-
-def _source_info(plan: Plan, digest: str) -> SourceInfo:
-    try:
-        return SourceInfo.from_json({**(plan.source or {}), "digest": digest})
-    except ValueError as exc:
-        raise PlanError(f"the plan does not say which source it was made from: {exc}") from None

@@ -1,15 +1,18 @@
 """``rune-sync watch [SOURCE]``: reconcile once, then on every change, until stopped.
 
 Thin wiring: options → a :class:`~rune_sync.cli.reconcile.Reconciler` (the cycle) →
-:class:`~rune_sync.watch.loop.Loop`, with the file watcher, the periodic resync, the
-HTTP endpoints and the signal handlers around it. Everything it says goes to stderr as
+:class:`~rune_sync.watch.loop.Loop`, with the file watcher (a directory) or the poller
+(a git source: ``git ls-remote`` every ``--interval``), the periodic resync, the HTTP
+endpoints and the signal handlers around it. Everything it says goes to stderr as
 structured log lines (``--log-format``). Signals: SIGTERM or SIGINT stop scheduling —
 the running cycle's in-flight operations finish and are recorded, the lock is released
 — and exit 0 (a second one aborts at once); SIGHUP runs a cycle that reads the runefile
 again and refreshes.
 
-Exit codes: 0 after a clean stop; 1 when it cannot start (source missing or a git URL,
-webhook secret unreadable, address in use); 64 usage. A failing cycle never ends it.
+Exit codes: 0 after a clean stop; 1 when it cannot start (source missing, webhook
+secret unreadable, address in use); 64 usage (``--interval`` with a directory).
+A failing cycle never ends it; an unreachable remote is not a start failure either:
+its cycles fail and are retried.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from rune_sync.apply import engine
 from rune_sync.cli import options, pipeline, reconcile
 from rune_sync.errors import RuneSyncError
 from rune_sync.plan.model import Options
-from rune_sync.source import directory, urls
-from rune_sync.watch import http, logs, triggers
+from rune_sync.source import directory, gitcmd, urls
+from rune_sync.watch import http, logs, poll, triggers
 from rune_sync.watch.loop import Finished, Inbox, Loop, Request, Trigger
 from rune_sync.watch.metrics import Health, Metrics
 
@@ -57,6 +60,7 @@ class HostPort(click.ParamType[tuple[str, int]]):
 @options.state_option
 @options.secrets_dir_option
 @options.plan_options
+@options.git_options
 @options.lock_timeout_option
 @click.option(
     "--parallelism",
@@ -80,6 +84,14 @@ class HostPort(click.ParamType[tuple[str, int]]):
     help="Longest a burst of file events is gathered into one cycle (a single save is "
     "seen about 50ms after it); also how long the source must stay unchanged before a "
     "plan that destroys data runs.",
+)
+@click.option(
+    "--interval",
+    type=options.DurationType(),
+    default="60s",
+    show_default=True,
+    help="How often a git source's ref is polled (git ls-remote; fetched only when it "
+    "moved). A directory is watched for file events instead: a usage error there.",
 )
 @click.option(
     "--resync",
@@ -126,10 +138,12 @@ def watch(
     state: options.StateOption,
     secrets_dir: Path | None,
     plan_options: Options,
+    git_flags: options.GitFlags,
     lock_timeout: float,
     parallelism: int,
     stall_after: int,
     debounce: float,
+    interval: float,
     resync: float,
     webhook_listen: tuple[str, int] | None,
     webhook_secret_file: Path | None,
@@ -140,24 +154,36 @@ def watch(
     """Reconcile SOURCE now, then on every change, until SIGTERM."""
     if (webhook_listen is None) != (webhook_secret_file is None):
         raise click.UsageError("--webhook-listen and --webhook-secret-file go together")
-    if urls.is_git_url(source):
-        raise RuneSyncError(
-            f"watch reads a directory source for now; {urls.display_url(source)} is a git "
-            "repository (watching one by polling comes with --interval)"
+    remote = _git_remote(source, git_flags)
+    interval_given = (
+        click.get_current_context().get_parameter_source("interval")
+        is not click.core.ParameterSource.DEFAULT
+    )
+    if remote is None and interval_given:
+        raise click.UsageError(
+            "--interval polls a git source; a directory is watched for file events "
+            "(use --resync for a periodic refresh)"
         )
-    root = directory.open_directory(source)
+    if remote is not None and interval <= 0:
+        raise click.UsageError("--interval must be more than 0 for a git source")
     log = logs.Log(sys.stderr, fmt=log_format)
     clock = time.monotonic
     inbox = Inbox()
     cycle = reconcile.Reconciler(
         settings=reconcile.Settings(
-            source=pipeline.SourceArgs(source=source, runefile=runefile),
+            source=pipeline.SourceArgs(
+                source=source,
+                runefile=runefile,
+                ref=git_flags.ref,
+                path=git_flags.path,
+                trust=git_flags.trust,
+            ),
             state=state,
             secrets_dir=secrets_dir,
             options=plan_options,
             apply=engine.ApplySettings(parallelism=parallelism, stall_after=stall_after),
             lock_timeout=lock_timeout,
-            command=f"rune-sync watch {source}",
+            command=f"rune-sync watch {urls.display_url(source)}",
             settle=debounce,
         ),
         log=log,
@@ -171,15 +197,30 @@ def watch(
         log.cycle(done)
 
     loop = Loop(cycle=cycle, inbox=inbox, clock=clock, observers=(observe,))
-    parts: list[triggers.Source | http.Server] = [
-        triggers.FileChanges(
-            root=root,
-            inbox=inbox,
-            log=log,
-            clock=clock,
-            debounce=debounce,
+    parts: list[triggers.Source | http.Server] = []
+    if remote is None:
+        parts.append(
+            triggers.FileChanges(
+                root=directory.open_directory(source),
+                inbox=inbox,
+                log=log,
+                clock=clock,
+                debounce=debounce,
+            )
         )
-    ]
+    else:
+        check = poll.GitPoll(
+            url=remote,
+            ref=git_flags.ref,
+            timeout=gitcmd.timeout_from_env(),
+            loaded=lambda: cycle.last_commit,
+            count=metrics.count_poll,
+        )
+        parts.append(
+            triggers.Periodic(
+                every=interval, trigger=Trigger.POLL, inbox=inbox, log=log, clock=clock, check=check
+            )
+        )
     if resync > 0:
         parts.append(
             triggers.Periodic(
@@ -215,9 +256,11 @@ def watch(
                 log.record("listening", address=f"{host}:{port}", serves=server.serves)
         log.record(
             "start",
-            source=str(root),
+            source=urls.display_url(source) if remote else str(directory.open_directory(source)),
+            ref=git_flags.ref,
             pid=os.getpid(),
             debounce_s=debounce,
+            interval_s=interval if remote else None,
             resync_s=resync,
             refresh=plan_options.refresh,
         )
@@ -228,6 +271,22 @@ def watch(
             part.close()
     log.record("stopped")
     return 0
+
+
+def _git_remote(source: str, git_flags: options.GitFlags) -> str | None:
+    """The URL to poll: a git URL, or a local repository read at ``--ref``; None for a
+    directory (watched for file events). A missing directory fails here, at start."""
+    if urls.is_git_url(source):
+        return source
+    base = directory.open_directory(source)
+    if git_flags.ref is None:
+        return None
+    if not directory.is_repository(base):
+        raise RuneSyncError(
+            f"--ref {git_flags.ref!r} needs a git repository, and {source!r} is a plain "
+            "directory (for a subdirectory of it, use --path alone)"
+        )
+    return urls.file_url(base)
 
 
 def _read_secret(path: Path) -> bytes:

@@ -34,6 +34,8 @@ class Trigger(enum.StrEnum):
     CHANGE = "change"
     """Files of a directory source changed."""
     WEBHOOK = "webhook"
+    POLL = "poll"
+    """The polled git ref moved (or the remote came back, or went out of reach)."""
     RESYNC = "resync"
     RELOAD = "reload"
     """SIGHUP: read the runefile again."""
@@ -44,7 +46,7 @@ class Trigger(enum.StrEnum):
 REFRESHING = frozenset({Trigger.START, Trigger.RESYNC, Trigger.RELOAD, Trigger.RETRY})
 """Triggers whose cycle asks the drivers what exists."""
 
-TIMED = frozenset({Trigger.CHANGE, Trigger.WEBHOOK})
+TIMED = frozenset({Trigger.CHANGE, Trigger.WEBHOOK, Trigger.POLL})
 """Triggers that stand for a change someone made: their latency is measured."""
 
 
@@ -235,14 +237,21 @@ class Loop:
     def _guarded(self, request: CycleRequest) -> CycleReport:
         try:
             return self._cycle(request)
-        except SpecError as exc:
-            problems = [str(d) for d in exc.diagnostics if d.is_error] or [str(exc)]
-            return CycleReport(result=Result.ERROR, error="; ".join(problems))
-        except RuneSyncError as exc:
-            return CycleReport(result=Result.ERROR, error=str(exc))
         except Exception as exc:
-            # The loop outlives our own bugs too: the cycle is logged as an internal
-            # error and retried with backoff like any other failure.
-            return CycleReport(
-                result=Result.ERROR, error=f"internal error ({type(exc).__name__}): {exc}"
-            )
+            return failure(exc)
+
+
+def failure(exc: Exception, *, commit: str | None = None) -> CycleReport:
+    """The report of a cycle that raised ``exc`` (``commit``: the one it had loaded)."""
+    if isinstance(exc, SpecError):
+        problems = [str(d) for d in exc.diagnostics if d.is_error] or [str(exc)]
+        return CycleReport(result=Result.ERROR, error="; ".join(problems), commit=commit)
+    if isinstance(exc, RuneSyncError):
+        return CycleReport(result=Result.ERROR, error=str(exc), commit=commit)
+    # The loop outlives our own bugs too: the cycle is logged as an internal error and
+    # retried with backoff like any other failure.
+    return CycleReport(
+        result=Result.ERROR,
+        error=f"internal error ({type(exc).__name__}): {exc}",
+        commit=commit,
+    )

@@ -86,6 +86,12 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.polls = Counter(
+            "rune_sync_watch_git_polls",
+            "Polls of a git source's ref by outcome (unchanged, moved, unreachable).",
+            ["outcome"],
+            registry=r,
+        )
         self.healthy = Gauge(
             "rune_sync_watch_healthy", "1 unless the watcher is stalled.", registry=r
         )
@@ -94,6 +100,10 @@ class Metrics:
             self.cycles.labels(result=result.value)
         for outcome in ("accepted", "rejected"):
             self.webhooks.labels(outcome=outcome)
+
+    def count_poll(self, outcome: str) -> None:
+        """One poll of a git source (a trigger thread calls it)."""
+        self.polls.labels(outcome=outcome).inc()
 
     def observe(self, done: Finished, *, now: float, healthy: bool) -> None:
         """Record a finished cycle; ``now`` is Unix time."""

@@ -548,13 +548,6 @@ def test_bad_options_fail_before_watching(tmp_path, setup, args, code, message):
     assert "Traceback" not in result.stderr
 
 
-def test_a_git_source_is_refused_for_now_without_leaking_credentials(tmp_path):
-    result = run_cli("watch", "https://user:hunter2@example.invalid/storage.git", cwd=tmp_path)
-    assert result.code == 1
-    assert "watch reads a directory source for now" in result.stderr
-    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
-
-
 def test_a_missing_source_fails_with_one_message(tmp_path):
     result = run_cli("watch", str(tmp_path / "nope"), cwd=tmp_path)
     assert result.code == 1
