@@ -6,7 +6,14 @@ and replaces and a tripped mass-delete breaker are withheld
 (:mod:`rune_sync.watch.withhold`) and reported, the rest runs. The state's lock is held
 only from reading the state to the end of apply, so ``plan`` (and, between cycles,
 ``apply``) can run beside a watcher; the state is read after the lock is taken, never
-before. Raises ``RuneSyncError`` for a cycle that cannot run (the loop logs and retries).
+before. A source that cannot be loaded (invalid, a git remote out of reach) raises
+``RuneSyncError``; a failure after it loaded (a git commit refused by the history rules
+— a rollback, a missing signature —, a held lock, a lost state connection) is returned
+as an error report naming the commit. The loop logs both and retries with backoff.
+
+A git commit is checked against the one the state last applied (in ``make_plan``); a
+new commit with nothing to change is still recorded in the state's ``source`` (as
+``apply`` does), so the next rollback check starts from it.
 
 A plan that would destroy data (a destroy, a replace, a snapshot deletion — all allowed
 by their flags, or they would be withheld) waits ``settle`` seconds and reads the source

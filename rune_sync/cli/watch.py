@@ -164,6 +164,8 @@ def watch(
             "--interval polls a git source; a directory is watched for file events "
             "(use --resync for a periodic refresh)"
         )
+    if remote is None and git_flags.trust.require_signed:
+        raise click.UsageError("--require-signed needs a git source; SOURCE is a directory")
     if remote is not None and interval <= 0:
         raise click.UsageError("--interval must be more than 0 for a git source")
     log = logs.Log(sys.stderr, fmt=log_format)

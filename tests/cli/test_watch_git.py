@@ -288,8 +288,21 @@ def test_a_remote_out_of_reach_from_the_start_fails_cycles_without_leaking_crede
     assert not (tmp_path / "state.db").exists(), "no state was made from nothing"
 
 
-def test_interval_with_a_directory_source_is_a_usage_error(tmp_path):
-    result = run_cli("watch", str(tmp_path), "--interval", "5s", cwd=tmp_path)
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--interval", "5s"), "--interval polls a git source"),
+        (("--require-signed", "--trusted-keys", "runefile.yaml"), "needs a git source"),
+    ],
+)
+def test_git_only_flags_with_a_directory_source_are_usage_errors(tmp_path, args, message):
+    (tmp_path / "runefile.yaml").write_text("storage: {}\n", encoding="utf-8")
+    result = run_cli("watch", str(tmp_path), *args, cwd=tmp_path)
     assert result.code == 64, result.stderr
-    assert "--interval polls a git source" in result.stderr
+    assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_zero_interval_on_a_git_source_is_a_usage_error(tmp_path, repo):
+    result = run_cli("watch", repo.url, "--interval", "0", cwd=tmp_path)
+    assert result.code == 64 and "--interval must be more than 0" in result.stderr
