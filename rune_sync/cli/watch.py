@@ -10,7 +10,8 @@ the running cycle's in-flight operations finish and are recorded, the lock is re
 again and refreshes.
 
 Exit codes: 0 after a clean stop; 1 when it cannot start (source missing, webhook
-secret unreadable, address in use); 64 usage (``--interval`` with a directory).
+secret unreadable, address in use); 64 usage (``--interval`` or ``--require-signed``
+with a directory).
 A failing cycle never ends it; an unreachable remote is not a start failure either:
 its cycles fail and are retried.
 """
@@ -22,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -199,30 +201,19 @@ def watch(
         log.cycle(done)
 
     loop = Loop(cycle=cycle, inbox=inbox, clock=clock, observers=(observe,))
-    parts: list[triggers.Source | http.Server] = []
-    if remote is None:
-        parts.append(
-            triggers.FileChanges(
-                root=directory.open_directory(source),
-                inbox=inbox,
-                log=log,
-                clock=clock,
-                debounce=debounce,
-            )
-        )
-    else:
-        check = poll.GitPoll(
-            url=remote,
+    parts: list[triggers.Source | http.Server] = [
+        _change_trigger(
+            source=source,
+            remote=remote,
             ref=git_flags.ref,
-            timeout=gitcmd.timeout_from_env(),
+            interval=interval,
+            debounce=debounce,
+            inbox=inbox,
+            log=log,
             loaded=lambda: cycle.last_commit,
-            count=metrics.count_poll,
+            metrics=metrics,
         )
-        parts.append(
-            triggers.Periodic(
-                every=interval, trigger=Trigger.POLL, inbox=inbox, log=log, clock=clock, check=check
-            )
-        )
+    ]
     if resync > 0:
         parts.append(
             triggers.Periodic(
@@ -273,6 +264,45 @@ def watch(
             part.close()
     log.record("stopped")
     return 0
+
+
+def _change_trigger(
+    *,
+    source: str,
+    remote: str | None,
+    ref: str | None,
+    interval: float,
+    debounce: float,
+    inbox: Inbox,
+    log: logs.Log,
+    loaded: Callable[[], str | None],
+    metrics: Metrics,
+) -> triggers.Source:
+    """What notices a change: file events below a directory, or the poller of a git
+    remote (``loaded``: the commit the last cycle loaded)."""
+    if remote is None:
+        return triggers.FileChanges(
+            root=directory.open_directory(source),
+            inbox=inbox,
+            log=log,
+            clock=time.monotonic,
+            debounce=debounce,
+        )
+    check = poll.GitPoll(
+        url=remote,
+        ref=ref,
+        timeout=gitcmd.timeout_from_env(),
+        loaded=loaded,
+        count=metrics.count_poll,
+    )
+    return triggers.Periodic(
+        every=interval,
+        trigger=Trigger.POLL,
+        inbox=inbox,
+        log=log,
+        clock=time.monotonic,
+        check=check,
+    )
 
 
 def _git_remote(source: str, git_flags: options.GitFlags) -> str | None:

@@ -288,6 +288,22 @@ def test_a_remote_out_of_reach_from_the_start_fails_cycles_without_leaking_crede
     assert not (tmp_path / "state.db").exists(), "no state was made from nothing"
 
 
+def test_a_local_repository_watched_at_a_ref_follows_its_commits(tmp_path, repo):
+    first = repo.commit(first_files(tmp_path), "Add a")
+    args = ("--ref", "main", "--state", str(tmp_path / "state.db"), "--interval", "200ms")
+    with watcher(tmp_path, str(repo.work), *args) as w:
+        assert w.next_cycle(0)["commit"] == first
+        (repo.work / "b.yaml").write_text(volume("b"), encoding="utf-8")
+        second = repo.commit({}, "Add b (committed, not pushed)")
+        moved = w.next_cycle(1)
+        assert (moved["trigger"], moved["commit"], moved["actions"]) == (
+            "poll",
+            second,
+            {"create": 1},
+        )
+        stop(w)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
