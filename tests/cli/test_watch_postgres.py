@@ -153,7 +153,11 @@ def test_a_server_restart_fails_cycles_cleanly_and_the_watchers_reconnect_and_co
             assert w.next_cycle(0, timeout=40)["result"] == "ok", w.text()[-2000:]
         names = [f"v{i:04d}" for i in range(600)]
         save(src / "ns-big.yaml", rows("big", names))
-        wait_for("an apply under way", lambda: created(ws), timeout=30)
+        wait_for(
+            "the big apply under way",
+            lambda: any(a.startswith("volume/big/") for a in created(ws)),
+            timeout=30,
+        )
         pg_server.restart()
         failed = wait_for(
             "a cycle failed by the restart",
