@@ -7,8 +7,8 @@ stopping. What a cycle does is the caller's callable; it must return a
 :class:`CycleReport` and may raise — a ``RuneSyncError`` is the cycle's failure, any
 other exception is logged as an internal error. Nothing a cycle raises ends the loop.
 
-Refresh: event cycles (a file change, a webhook) skip asking the drivers what exists,
-so an edit is applied in well under a second on a large source; the first cycle, the
+Refresh: event cycles (a file change, a git poll, a webhook) skip asking the drivers
+what exists, so an edit is applied in well under a second on a large source; the first cycle, the
 periodic resync, a reload (SIGHUP) and every retry after a failure refresh, and so
 catch drift. The clock is injected (a monotonic ``() -> float``).
 """

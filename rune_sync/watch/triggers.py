@@ -7,8 +7,8 @@
   so the watcher's own writes never wake it. A folder moved away wakes it too. A
   runefile outside the source (``--runefile``) is not watched: SIGHUP (``systemctl
   reload``) or any other cycle reads it again.
-- :class:`Periodic` — every N seconds (the resync). A poller (e.g. of a git remote) is
-  a Periodic with a ``check`` that says whether anything moved.
+- :class:`Periodic` — every N seconds (the resync). The git poller is a Periodic with
+  a ``check`` that says whether anything moved (:class:`rune_sync.watch.poll.GitPoll`).
 
 The webhook trigger lives in :mod:`rune_sync.watch.http`. A trigger never runs a
 cycle itself and never raises into the loop: problems are logged and it keeps going.
