@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from rune_sync.state.backend import open_backend
 from rune_sync.state.pglock import LOCK_CLASS
 from tests.cli.test_apply_reliability import assert_converged, records_of, serial_of
 from tests.cli.test_watch import Watcher, runefile, save, wait_for, watcher
@@ -79,6 +80,12 @@ class LockSampler:
 @contextlib.contextmanager
 def watchers(tmp_path: Path, src: Path, url: str) -> Iterator[list[Watcher]]:
     args = ("--state", url, "--lock-timeout", "30s", "--debounce", "50ms", "--resync", "0")
+    # The state exists before they start: first openings of an empty database at once
+    # can race in creating the schema (state/pgschema.py's to_regclass check, under the
+    # migration lock, reads a stale catalog: "relation schema_info already exists");
+    # the failed cycle is retried and converges, but these tests are about applying.
+    with open_backend(url, create=True):
+        pass
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(watcher(tmp_path, src, *args)) for _ in range(WATCHERS)]
 
