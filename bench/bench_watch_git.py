@@ -3,7 +3,8 @@
 Measures, for a repository of N volumes (default 1,000 in 10 files): from ``git push``
 to the cycle that applied it (poll interval 1 s, so ≤ interval + a cycle), over K
 pushes each adding one volume; and the watcher's idle CPU while polling a ref that does
-not move (``/proc/<pid>/stat`` utime + stime over S seconds).
+not move (``/proc/<pid>/stat`` utime + stime of it and its git children, over S
+seconds).
 
     python -m bench.bench_watch_git [--volumes 1000] [--pushes 10] [--idle 20]
 """
@@ -46,7 +47,8 @@ def wait_cycles(log: Path, count: int, timeout: float = 120.0) -> list[dict[str,
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # utime + stime, and cutime + cstime: the git ls-remote children count too
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def volume_file(namespace: str, names: list[str]) -> str:
