@@ -43,6 +43,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+import tenacity
+
 from rune_sync import __version__
 from rune_sync.errors import StateCorruptError, StateError
 from rune_sync.spec.model import Address
@@ -582,7 +584,22 @@ def _initialise(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def _use_wal(conn: sqlite3.Connection, path: Path) -> None:
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    """Switch the file to WAL mode (a no-op read once it is), waiting out other writers.
+
+    The switch reads the header, then upgrades its read lock to a write lock to rewrite
+    it. SQLite never runs the busy handler for such an upgrade (a reader waiting on a
+    writer could deadlock), so ``busy_timeout`` does not cover it: while another command
+    holds the write lock (creating the schema of the same new state, or switching it
+    too) the pragma fails at once with ``SQLITE_BUSY``. It is therefore retried, from
+    scratch and with a short growing pause, for up to :data:`BUSY_TIMEOUT_S` in all.
+    """
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(BUSY_TIMEOUT_S),
+        wait=tenacity.wait_exponential(multiplier=0.002, max=0.1) + tenacity.wait_random(0, 0.005),
+        retry=tenacity.retry_if_exception(_is_busy),
+        reraise=True,
+    )
+    mode = retrying(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
     if str(mode).lower() != "wal":
         raise StateError(f"state {path}: cannot switch it to WAL mode (got {mode!r})")
     conn.execute("PRAGMA synchronous = NORMAL")
@@ -636,6 +653,13 @@ def _sqlite_errors(path: Path) -> Iterator[None]:
         raise StateError(f"state {path}: {_explain(exc)}") from exc
     except sqlite3.Error as exc:
         raise StateError(f"state {path}: {_explain(exc)}") from exc
+
+
+def _is_busy(exc: BaseException) -> bool:
+    return (
+        isinstance(exc, sqlite3.OperationalError)
+        and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
+    )
 
 
 def _is_corruption(exc: sqlite3.Error) -> bool:

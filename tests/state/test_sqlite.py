@@ -170,6 +170,40 @@ def test_two_commands_creating_one_state_at_once_agree_on_its_lineage(tmp_path):
     assert len(set(lineages)) == 1
 
 
+def test_opening_waits_for_a_writer_while_switching_a_new_state_to_wal(tmp_path):
+    # The moment a concurrent command is in: the schema of a new state is written (still
+    # in rollback-journal mode) and another connection holds the write lock. The WAL
+    # switch needs that lock through an upgrade SQLite's busy_timeout does not cover.
+    path = tmp_path / "state.db"
+    open_backend(path, create=True).close()
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        assert conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    failures: list[BaseException] = []
+    lineages: list[str] = []
+
+    def open_it() -> None:
+        try:
+            with open_backend(path, create=True) as state:
+                lineages.append(state.meta().lineage)
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        opener = threading.Thread(target=open_it)
+        opener.start()
+        opener.join(0.5)  # an opener that does not wait has failed by now
+        writer.execute("COMMIT")
+        opener.join(30)
+    finally:
+        writer.close()
+    assert failures == []
+    assert len(lineages) == 1
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
 # --------------------------------------------------------------------------- refusing
 
 
