@@ -18,7 +18,7 @@ from rune_sync.apply import executor, steps
 from rune_sync.apply.events import Reporter
 from rune_sync.apply.recorder import Recorder
 from rune_sync.apply.retry import RetryPolicy
-from rune_sync.apply.steps import Outcome, ParameterResolver
+from rune_sync.apply.steps import NoticeTaker, Outcome, ParameterResolver
 from rune_sync.drivers.base import Driver
 from rune_sync.errors import UnsafePlanError
 from rune_sync.plan.model import Action, Plan
@@ -98,12 +98,15 @@ def execute(
     stop: threading.Event | None = None,
     source: SourceInfo | None = None,
     resolve: ParameterResolver | None = None,
+    notices: NoticeTaker | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> Result:
     """Carry out ``plan``; the caller holds ``backend``'s lock.
 
     ``resolve`` turns each call's recorded parameters into the driver's, given the
     consuming volume's namespace (secret references resolved); identity when None.
+    ``notices`` hands over the warnings that resolving met (each once); they are
+    reported as ``note`` events of the change whose call met them.
 
     Raises :class:`UnsafePlanError` (before anything is written) when the plan holds a
     blocked change or tripped the mass-delete breaker. Failures of single changes do
@@ -128,6 +131,8 @@ def execute(
     )
     if resolve is not None:
         context.resolve = resolve
+    if notices is not None:
+        context.notices = notices
     walked = executor.walk(
         plan.changes,
         lambda change: steps.run(change, context),

@@ -182,6 +182,7 @@ class _Carry:
             the_plan = pipeline.make_plan(
                 loaded, view, self.plan_options, self.registry, resolver=self.resolver
             )
+            plan_cmd.report_late_warnings(self.resolver.notices.take())
         if self.out is not None:
             self.out.plan(the_plan)
         else:
@@ -211,12 +212,17 @@ class _Carry:
                 stop=stop,
                 source=_source_info(the_plan, digest),
                 resolve=self.resolver,
+                notices=self._notices,
             )
         message = "\n".join(apply_view.summary_lines(result))
         _finish(out, result, message)
         if received:
             return 128 + received[0]
         return 0 if result.ok else 1
+
+
+    def _notices(self) -> tuple[str, ...]:
+        return tuple(str(warning) for warning in self.resolver.notices.take())
 
 
 def _require_new(backend: StateBackend) -> None:
