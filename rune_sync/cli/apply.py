@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +44,9 @@ from rune_sync.errors import (
 )
 from rune_sync.plan import planfile
 from rune_sync.plan.model import Options, Plan
+from rune_sync.spec.model import Address
 from rune_sync.state.backend import StateBackend
-from rune_sync.state.model import SourceInfo
+from rune_sync.state.model import SourceInfo, StateRecord
 
 APPROVAL_WORD = "yes"
 
@@ -145,13 +146,15 @@ def apply(
             if the_plan.has_changes and not auto_approve:
                 _approve()
             if existing is not None:
-                return carry.run(the_plan, existing)
+                # A fresh plan's records were read under this lock: apply reuses them.
+                return carry.run(
+                    the_plan, existing, records=None if saved is not None else view.records
+                )
     with (
         pipeline.writable_state(state_at) as backend,
         locking.hold(backend, command=command, timeout=lock_timeout),
     ):
-        _require_new(backend)
-        return carry.run(the_plan, backend)
+        return carry.run(the_plan, backend, records=_require_new(backend))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,8 +197,15 @@ class _Carry:
             )
         return the_plan
 
-    def run(self, the_plan: Plan, backend: StateBackend) -> int:
-        """Carry out the approved plan on the locked state; the exit code."""
+    def run(
+        self,
+        the_plan: Plan,
+        backend: StateBackend,
+        *,
+        records: Mapping[Address, StateRecord] | None,
+    ) -> int:
+        """Carry out the approved plan on the locked state; the exit code. ``records``:
+        every record, read under the lock held now (None: engine.execute reads them)."""
         out, digest = self.out, self.loaded.validated.digest
         if not the_plan.has_changes:
             _record_new_commit(backend, the_plan, digest)
@@ -213,6 +223,7 @@ class _Carry:
                 source=_source_info(the_plan, digest),
                 resolve=self.resolver,
                 notices=self._notices,
+                records=records,
             )
         message = "\n".join(apply_view.summary_lines(result))
         _finish(out, result, message)
@@ -220,19 +231,20 @@ class _Carry:
             return 128 + received[0]
         return 0 if result.ok else 1
 
-
     def _notices(self) -> tuple[str, ...]:
         return tuple(str(warning) for warning in self.resolver.notices.take())
 
 
-def _require_new(backend: StateBackend) -> None:
-    """The plan was made for a state that did not exist: it must still be empty."""
-    meta = backend.meta()
-    if meta.serial != 0 or next(iter(backend.records()), None) is not None:
+def _require_new(backend: StateBackend) -> Mapping[Address, StateRecord]:
+    """The plan was made for a state that did not exist: it must still be empty (its
+    records, none, are returned)."""
+    records = backend.load_all()
+    if backend.meta().serial != 0 or records:
         raise StalePlanError(
             f"the state {backend.location} was created and written by another command "
             "while this plan waited for approval; nothing was changed, run apply again"
         )
+    return records
 
 
 def _finish(out: apply_view.JsonLines | None, result: engine.Result, message: str) -> None:
