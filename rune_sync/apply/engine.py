@@ -10,7 +10,7 @@ built the plan against it, and decides how events are shown.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -18,12 +18,13 @@ from rune_sync.apply import executor, steps
 from rune_sync.apply.events import Reporter
 from rune_sync.apply.recorder import Recorder
 from rune_sync.apply.retry import RetryPolicy
-from rune_sync.apply.steps import Outcome, ParameterResolver
+from rune_sync.apply.steps import NoticeTaker, Outcome, ParameterResolver
 from rune_sync.drivers.base import Driver
 from rune_sync.errors import UnsafePlanError
 from rune_sync.plan.model import Action, Plan
+from rune_sync.spec.model import Address
 from rune_sync.state.backend import StateBackend
-from rune_sync.state.model import SourceInfo
+from rune_sync.state.model import SourceInfo, StateRecord
 
 PAST_TENSE = {
     Action.CREATE: "created",
@@ -98,12 +99,23 @@ def execute(
     stop: threading.Event | None = None,
     source: SourceInfo | None = None,
     resolve: ParameterResolver | None = None,
+    notices: NoticeTaker | None = None,
     clock: Callable[[], datetime] | None = None,
+    records: Mapping[Address, StateRecord] | None = None,
 ) -> Result:
     """Carry out ``plan``; the caller holds ``backend``'s lock.
 
     ``resolve`` turns each call's recorded parameters into the driver's, given the
     consuming volume's namespace (secret references resolved); identity when None.
+    ``notices`` hands over the warnings that resolving met (each once); they are
+    reported as ``note`` events of the change whose call met them.
+
+    ``records`` spares reading the state again when the caller already has every record
+    (``backend.load_all()``, usually to plan). Contract: they were read under the lock
+    the caller still holds, with nothing written since, so they are the state's records
+    now; anything else (records read before the lock was taken, under an earlier lock,
+    or only some of them) would have apply work from a view that is not the state's.
+    When None, the records are read here.
 
     Raises :class:`UnsafePlanError` (before anything is written) when the plan holds a
     blocked change or tripped the mass-delete breaker. Failures of single changes do
@@ -116,7 +128,8 @@ def execute(
         return Result()
     settings = settings or ApplySettings()
     stop = stop or threading.Event()
-    records = backend.load_all()
+    if records is None:
+        records = backend.load_all()
     backend.bump_serial(source=source)
     context = steps.StepContext(
         recorder=Recorder(backend, records, clock or (lambda: datetime.now(UTC))),
@@ -128,6 +141,8 @@ def execute(
     )
     if resolve is not None:
         context.resolve = resolve
+    if notices is not None:
+        context.notices = notices
     walked = executor.walk(
         plan.changes,
         lambda change: steps.run(change, context),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -52,6 +52,10 @@ ParameterResolver = Callable[[str, Mapping[str, str]], Mapping[str, str]]
 references as written) resolved in the consuming volume's ``namespace`` (shorthand
 references depend on it). Raises ``DriverConfigError`` for one that does not resolve.
 The identity when none is given."""
+
+NoticeTaker = Callable[[], Sequence[str]]
+"""The warnings met while resolving parameters since the last call, each returned once
+(``secrets.Resolver.notices``, as text); they never hold a value."""
 
 PREDESTROY = "predestroy"
 _NAME_MAX = 63
@@ -85,6 +89,7 @@ class StepContext:
     stop: threading.Event
     stall_after: int
     resolve: ParameterResolver = field(default=lambda namespace, params: params)
+    notices: NoticeTaker = field(default=lambda: ())
 
 
 def predestroy_name(volume: str, stamp: str) -> str:
@@ -537,9 +542,24 @@ class _Step:
         # The consuming volume's namespace: the volume's own; a snapshot's (and a
         # pre-destroy snapshot's) is its source volume's, the same namespace.
         namespace = self.change.address.namespace
-        return OpContext(
-            parameters=self.sc.resolve(namespace, parameters), address=str(self.change.address)
-        )
+        try:
+            resolved = self.sc.resolve(namespace, parameters)
+        finally:
+            self._report_notices()
+        return OpContext(parameters=resolved, address=str(self.change.address))
+
+    def _report_notices(self) -> None:
+        """Warnings the resolution just met (a secrets directory open to others…), as
+        notes of this change; each is met once per run, by whichever change met it."""
+        for notice in self.sc.notices():
+            self.sc.reporter.event(
+                Event(
+                    phase=Phase.NOTE,
+                    address=self.change.address,
+                    action=self.change.action,
+                    message=notice,
+                )
+            )
 
     def _driver(self, name: str) -> Driver:
         return self.sc.drivers(name)

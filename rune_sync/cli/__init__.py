@@ -25,6 +25,7 @@ from typing import NoReturn
 import click
 
 from rune_sync import __version__
+from rune_sync.cli import groups
 from rune_sync.errors import RuneSyncError, SpecError, StalePlanError
 
 EXIT_USAGE = 64
@@ -44,7 +45,7 @@ COMMANDS = {
 """Command name → ``module:attribute``; a command's modules load only when it runs."""
 
 
-class LazyGroup(click.Group):
+class LazyGroup(groups.SentenceGroup):
     """A group that imports a command's module on first use (startup stays small)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -58,18 +59,6 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command)  # every entry names a click command
         return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """Each command with the whole first sentence of its help, wrapped, never cut."""
-        rows = []
-        for name in self.list_commands(ctx):
-            command = self.get_command(ctx, name)
-            if command is not None and not command.hidden:
-                rows.append((name, command.get_short_help_str(limit=1_000)))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
-
 
 @click.group(
     cls=LazyGroup,

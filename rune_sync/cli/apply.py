@@ -3,9 +3,11 @@
 A regular file is a saved plan (``plan --out``): it runs only while the state is where
 it was (lineage and serial) and the source still has the digest it was made from; for a
 git source, only while the plan's ref (or ``--ref``) still resolves to the plan's commit.
-Anything else is a source, planned here with plan's flags. The state's lock is held from
-the plan to the end. Without ``--auto-approve`` the plan is shown and a terminal must
-answer ``yes``; with no terminal apply refuses instead of waiting.
+Anything else is a source, planned here with plan's flags. An existing state's lock is
+held from the plan to the end; a state that does not exist yet is created (and locked)
+only once the plan is approved, and must then still be empty — a refused or declined
+apply writes nothing at all. Without ``--auto-approve`` the plan is shown and a terminal
+must answer ``yes``; with no terminal apply refuses instead of waiting.
 
 Exit codes: 0 everything applied (a no-op included); 1 anything failed or was refused;
 64 usage; 128 + the signal number when stopped by Ctrl-C (SIGINT) or SIGTERM — after
@@ -18,8 +20,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -31,6 +34,7 @@ from rune_sync.apply.events import Reporter
 from rune_sync.cli import locking, options, pipeline, wiring
 from rune_sync.cli import plan as plan_cmd
 from rune_sync.cli.render import apply_view
+from rune_sync.drivers.registry import DriverRegistry
 from rune_sync.errors import (
     PlanError,
     RuneSyncError,
@@ -40,6 +44,9 @@ from rune_sync.errors import (
 )
 from rune_sync.plan import planfile
 from rune_sync.plan.model import Options, Plan
+from rune_sync.spec.model import Address
+from rune_sync.state.backend import StateBackend
+from rune_sync.state.model import StateRecord
 
 APPROVAL_WORD = "yes"
 
@@ -111,55 +118,133 @@ def apply(
     registry = wiring.driver_registry(loaded.runefile.storage)
     state_at = pipeline.state_target(state, loaded.runefile)
     out = apply_view.JsonLines() if as_json else None
+    carry = _Carry(
+        plan_options=plan_options,
+        loaded=loaded,
+        registry=registry,
+        resolver=resolver,
+        out=out,
+        no_color=no_color,
+        settings=engine.ApplySettings(parallelism=parallelism, stall_after=stall_after),
+    )
+    command = f"rune-sync apply {target}"
+    with pipeline.existing_state(state_at) as existing:
+        # An existing state is locked from the plan to the end; a state that does not
+        # exist yet is created only once the plan is approved (nothing is written when
+        # it is refused), and then must still be new.
+        held = (
+            locking.hold(existing, command=command, timeout=lock_timeout)
+            if existing is not None
+            else nullcontext()
+        )
+        with held:
+            view = pipeline.StateView(
+                meta=existing.meta() if existing is not None else None,
+                records=existing.load_all() if existing is not None and saved is None else {},
+            )
+            the_plan = carry.plan(saved, view)
+            if the_plan.has_changes and not auto_approve:
+                _approve()
+            if existing is not None:
+                # A fresh plan's records were read under this lock: apply reuses them.
+                return carry.run(
+                    the_plan, existing, records=None if saved is not None else view.records
+                )
     with (
         pipeline.writable_state(state_at) as backend,
-        locking.hold(backend, command=f"rune-sync apply {target}", timeout=lock_timeout),
+        locking.hold(backend, command=command, timeout=lock_timeout),
     ):
-        meta = backend.meta()
+        return carry.run(the_plan, backend, records=_require_new(backend))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Carry:
+    """What planning and carrying out need beyond the plan and the state."""
+
+    plan_options: Options
+    loaded: pipeline.Loaded
+    registry: DriverRegistry
+    resolver: secrets.Resolver
+    out: apply_view.JsonLines | None
+    no_color: bool
+    settings: engine.ApplySettings
+
+    def plan(self, saved: Plan | None, view: pipeline.StateView) -> Plan:
+        """The plan to carry out, shown; raises when it is refused or stale."""
+        loaded, meta = self.loaded, view.meta
         if saved is not None:
             planfile.require_fresh(
                 saved,
-                lineage=meta.lineage,
-                serial=meta.serial,
+                lineage=meta.lineage if meta is not None else None,
+                serial=meta.serial if meta is not None else None,
                 input_digest=loaded.validated.digest,
             )
             pipeline.check_history(loaded, meta)
             the_plan = saved
         else:
-            view = pipeline.StateView(meta=meta, records=backend.load_all())
-            the_plan = pipeline.make_plan(loaded, view, plan_options, registry, resolver=resolver)
-        if out is not None:
-            out.plan(the_plan)
+            the_plan = pipeline.make_plan(
+                loaded, view, self.plan_options, self.registry, resolver=self.resolver
+            )
+            plan_cmd.report_late_warnings(self.resolver.notices.take())
+        if self.out is not None:
+            self.out.plan(the_plan)
         else:
-            plan_cmd.emit(the_plan, output_format="text", no_color=no_color)
+            plan_cmd.emit(the_plan, output_format="text", no_color=self.no_color)
         refused = engine.refusals(the_plan)
         if refused:
             raise UnsafePlanError(
                 "refusing to apply; nothing was changed:\n  " + "\n  ".join(refused)
             )
+        return the_plan
+
+    def run(
+        self,
+        the_plan: Plan,
+        backend: StateBackend,
+        *,
+        records: Mapping[Address, StateRecord] | None,
+    ) -> int:
+        """Carry out the approved plan on the locked state; the exit code. ``records``:
+        every record, read under the lock held now (None: engine.execute reads them)."""
+        out, digest = self.out, self.loaded.validated.digest
         if not the_plan.has_changes:
-            pipeline.record_new_commit(backend, the_plan, loaded.validated.digest)
+            pipeline.record_new_commit(backend, the_plan, digest)
             _finish(out, engine.Result(), "No changes. Nothing to apply.")
             return 0
-        if not auto_approve:
-            _approve()
         stop = threading.Event()
-        with _interruptible(stop) as received, _reporter(out, the_plan, no_color) as reporter:
+        with _interruptible(stop) as received, _reporter(out, the_plan, self.no_color) as reporter:
             result = engine.execute(
                 the_plan,
                 backend=backend,
-                drivers=secrets.GuardedDrivers(registry.get, resolver.redactor).get,
+                drivers=secrets.GuardedDrivers(self.registry.get, self.resolver.redactor).get,
                 reporter=reporter,
-                settings=engine.ApplySettings(parallelism=parallelism, stall_after=stall_after),
+                settings=self.settings,
                 stop=stop,
-                source=pipeline.source_info(the_plan, loaded.validated.digest),
-                resolve=resolver,
+                source=pipeline.source_info(the_plan, digest),
+                resolve=self.resolver,
+                notices=self._notices,
+                records=records,
             )
-    message = "\n".join(apply_view.summary_lines(result))
-    _finish(out, result, message)
-    if received:
-        return 128 + received[0]
-    return 0 if result.ok else 1
+        message = "\n".join(apply_view.summary_lines(result))
+        _finish(out, result, message)
+        if received:
+            return 128 + received[0]
+        return 0 if result.ok else 1
+
+    def _notices(self) -> tuple[str, ...]:
+        return tuple(str(warning) for warning in self.resolver.notices.take())
+
+
+def _require_new(backend: StateBackend) -> Mapping[Address, StateRecord]:
+    """The plan was made for a state that did not exist: it must still be empty (its
+    records, none, are returned)."""
+    records = backend.load_all()
+    if backend.meta().serial != 0 or records:
+        raise StalePlanError(
+            f"the state {backend.location} was created and written by another command "
+            "while this plan waited for approval; nothing was changed, run apply again"
+        )
+    return records
 
 
 def _finish(out: apply_view.JsonLines | None, result: engine.Result, message: str) -> None:

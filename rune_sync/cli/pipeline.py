@@ -206,6 +206,20 @@ def writable_state(target: StateTarget | str) -> Iterator[StateBackend]:
         yield backend
 
 
+@contextmanager
+def existing_state(target: StateTarget | str) -> Iterator[StateBackend | None]:
+    """Open the state for writing if it exists; ``None`` when it does not, and then
+    nothing is written (no file, no directory, no lock): a command that may still be
+    refused creates it later, with :func:`writable_state`."""
+    try:
+        backend = open_backend(target, create=False)
+    except StateNotFoundError:
+        yield None
+        return
+    with backend:
+        yield backend
+
+
 def make_plan(
     loaded: Loaded,
     state: StateView,

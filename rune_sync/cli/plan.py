@@ -63,6 +63,13 @@ def report_warnings(loaded: pipeline.Loaded, extra: tuple[Diagnostic, ...] = ())
         click.echo(str(warning), err=True)
 
 
+def report_late_warnings(warnings: tuple[Diagnostic, ...]) -> None:
+    """Warnings met after the source's (refresh resolving recorded secret references:
+    RS403, RS404), on stderr."""
+    for warning in warnings:
+        click.echo(str(warning), err=True)
+
+
 def report_spec_error(exc: SpecError) -> None:
     """Diagnostics of a source that does not validate, on stderr."""
     for line in diagnostics_view.text_lines(exc.diagnostics):
@@ -118,6 +125,7 @@ def plan(
     target = pipeline.state_target(state, loaded.runefile)
     view = pipeline.read_state(target)
     result = pipeline.make_plan(loaded, view, plan_options, resolver=resolver)
+    report_late_warnings(resolver.notices.take())
     emit(result, output_format=output_format, no_color=no_color)
     if result.mass_delete:
         raise UnsafePlanError(

@@ -149,6 +149,8 @@ class Reconciler:
                     stop=request.stop,
                     source=pipeline.source_info(split.runnable, loaded.validated.digest),
                     resolve=resolver,
+                    notices=lambda: tuple(str(d) for d in resolver.notices.take()),
+                    records=view.records,
                 )
                 phases.mark("apply")
                 statuses = _statuses(backend.load_all())

@@ -29,7 +29,7 @@ from typing import IO
 
 import click
 
-from rune_sync.cli import locking, options, pipeline
+from rune_sync.cli import groups, locking, options, pipeline
 from rune_sync.cli.render import state_view
 from rune_sync.spec.model import Address
 from rune_sync.state import export
@@ -91,7 +91,7 @@ def _command_line(*words: object) -> str:
 # --------------------------------------------------------------------------- commands
 
 
-@click.group()
+@click.group(cls=groups.SentenceGroup)
 def state() -> None:
     """Inspect and repair the state: what rune-sync recorded.
 
@@ -123,7 +123,10 @@ def list_(state: options.StateOption, output_format: str) -> None:
 @options.state_option
 @options.format_option("text", "json")
 def show(address: Address, state: options.StateOption, output_format: str) -> None:
-    """One record, every field (driver parameters hold secret references, never values)."""
+    """One record, every field.
+
+    Driver parameters hold secret references, never their values.
+    """
     with _existing(pipeline.state_target(state)) as backend:
         record = _record(backend, address)
     if output_format == "json":
@@ -135,7 +138,10 @@ def show(address: Address, state: options.StateOption, output_format: str) -> No
 @state.command()
 @options.state_option
 def pull(state: options.StateOption) -> None:
-    """The whole state as one JSON document on stdout (a backup, or input for push)."""
+    """Print the whole state as one JSON document.
+
+    On stdout: a backup, or the input of `push`.
+    """
     with _existing(pipeline.state_target(state)) as backend:
         document = export.pull(backend)
     click.echo(export.dumps(document), nl=False)
@@ -151,10 +157,11 @@ def pull(state: options.StateOption) -> None:
 )
 @options.lock_timeout_option
 def push(file: IO[bytes], state: options.StateOption, force: bool, lock_timeout: float) -> None:
-    """Replace the state with the document in FILE (`-`: stdin), as `pull` wrote it.
+    """Replace the state with a document `pull` wrote.
 
-    The state is created when it does not exist. Refused unless --force: a document
-    from another state (lineage), or one older than the state (serial).
+    FILE holds the document (`-`: stdin). The state is created when it does not exist.
+    Refused unless --force: a document from another state (lineage), or one older than
+    the state (serial).
     """
     document = export.loads(file.read())
     # Checked before the state is opened: an invalid document must not create one.
@@ -173,7 +180,10 @@ def push(file: IO[bytes], state: options.StateOption, force: bool, lock_timeout:
 @options.state_option
 @options.lock_timeout_option
 def rm(address: Address, state: options.StateOption, lock_timeout: float) -> None:
-    """Forget ADDRESS for good (a retained record too); its data is not touched."""
+    """Forget ADDRESS for good; its data is not touched.
+
+    A retained record is forgotten too.
+    """
     with _existing(pipeline.state_target(state)) as backend:
         with locking.hold(backend, command=_command_line("rm", address), timeout=lock_timeout):
             record = _record(backend, address)
@@ -191,7 +201,7 @@ def rm(address: Address, state: options.StateOption, lock_timeout: float) -> Non
 @options.state_option
 @options.lock_timeout_option
 def retry(address: Address, state: options.StateOption, lock_timeout: float) -> None:
-    """Un-stall ADDRESS: the next apply tries a Stalled resource again."""
+    """Un-stall ADDRESS, so that the next apply tries it again."""
     with _existing(pipeline.state_target(state)) as backend:
         with locking.hold(backend, command=_command_line("retry", address), timeout=lock_timeout):
             record = _record(backend, address)
@@ -210,10 +220,11 @@ def retry(address: Address, state: options.StateOption, lock_timeout: float) -> 
 @options.state_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def force_unlock(lock_id: str | None, state: options.StateOption, yes: bool) -> int:
-    """Break the state's lock when its holder cannot release it (another host, a hung run).
+    """Break the state's lock when its holder cannot release it.
 
-    It cannot stop that holder: make sure it is gone first. LOCK_ID (see `lock-info`)
-    makes sure the lock broken is the one you looked at.
+    For a holder on another host, or a hung run. It cannot stop that holder: make sure
+    it is gone first. LOCK_ID (see `lock-info`) makes sure the lock broken is the one
+    you looked at.
     """
     target = pipeline.state_target(state)
     try:
@@ -255,7 +266,10 @@ def force_unlock(lock_id: str | None, state: options.StateOption, yes: bool) -> 
 @options.state_option
 @options.format_option("text", "json")
 def lock_info(state: options.StateOption, output_format: str) -> None:
-    """Who holds the state's lock (user, host, pid, command, since), if anyone."""
+    """Who holds the state's lock, if anyone.
+
+    The holder's user, host, pid and command, and since when.
+    """
     target = pipeline.state_target(state)
     try:
         with _existing(target) as backend:
@@ -297,8 +311,10 @@ def migrate(
     force: bool,
     lock_timeout: float,
 ) -> None:
-    """Copy a whole state to another place (SQLite file ↔ PostgreSQL, or another state
-    name), keeping its lineage, serial and records, and check that it arrived whole.
+    """Copy a whole state to another place, verified.
+
+    From a SQLite file to PostgreSQL or back, or to another state name, keeping its
+    lineage, serial and records; the copy is checked to have arrived whole.
 
     The destination is created when missing. A destination that already holds another
     state is refused unless --force. Both states are locked while copying; the source

@@ -72,10 +72,9 @@ def freshness(
 ) -> Freshness:
     """Compare a plan with the state it was made from and the current inputs."""
     if lineage is None:
-        if plan.lineage is None:
-            return Freshness(stale=False)
-        return Freshness(stale=True, why="the state it was made from does not exist here")
-    if plan.lineage is not None and plan.lineage != lineage:
+        if plan.lineage is not None:
+            return Freshness(stale=True, why="the state it was made from does not exist here")
+    elif plan.lineage is not None and plan.lineage != lineage:
         return Freshness(
             stale=True,
             why=f"it was made for another state (lineage {plan.lineage}, this state is {lineage})",

@@ -349,6 +349,17 @@ _CODES = (
         "service, and a claimTemplate's generated volumes are named after it.",
     ),
     Code(
+        "RS233",
+        "credential written out in a driver parameter",
+        "A parameter the driver declares as a credential (do-volume's apiToken) holds a "
+        "plain value instead of a secret: reference. Parameters are recorded as written in "
+        "the state and in saved plans, so the value would end up there. Put it in a "
+        "secret (a secrets directory, a RUNE_SECRET_* variable or a secret resource) and "
+        "write its reference, pinned on a StorageClass: "
+        "secret:<name>.<namespace>.rune/token. The message points at the parameter and never "
+        "shows it. This is a warning.",
+    ),
+    Code(
         "RS301",
         "default class unknown",
         "The runefile's storage.defaultStorageClass names a class that is neither defined in "

@@ -150,11 +150,14 @@ class ParameterRules:
 
     ``known`` is None when any key is accepted. ``choices`` restricts a key's values.
     Required keys may come from the class or the volume (merged, volume on top).
+    ``secret`` keys carry credentials: their value belongs in a ``secret:`` reference,
+    and a value written out is warned about (RS233), since it is recorded as written.
     """
 
     required: frozenset[str] = frozenset()
     known: frozenset[str] | None = None
     choices: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    secret: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

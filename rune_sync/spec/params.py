@@ -9,6 +9,8 @@
   The legacy ``apiTokenSecretRef: <namespace>/<name>`` is checked for form too.
 - RS226: parameters a driver declares (:class:`ParameterRules`): required keys, known
   keys, allowed values.
+- RS233: a parameter a driver declares secret-bearing (``ParameterRules.secret``, e.g.
+  do-volume's ``apiToken``) written as a plain value; the message never shows it.
 """
 
 from __future__ import annotations
@@ -178,3 +180,38 @@ def _key_problems(
             where,
             resource,
         )
+
+
+def rs233_literal_secrets(rin: RuleInput) -> Iterator[Diagnostic]:
+    """A credential written out where a ``secret:`` reference belongs (a warning)."""
+    sets: list[tuple[str, ParameterSet]] = [
+        (cls.driver, (cls.parameters, cls.origin, str(cls.address), ("parameters",)))
+        for cls in rin.classes
+    ]
+    for site in rin.sites:
+        used = rin.class_of(site.volume)
+        if used is not None:
+            sets.append(
+                (
+                    used.driver,
+                    (site.volume.parameters, site.origin, site.label, (*site.prefix, "parameters")),
+                )
+            )
+    for driver, (parameters, origin, resource, path) in sets:
+        rules = rin.parameter_rules.get(driver)
+        if rules is None:
+            continue
+        for key in sorted(rules.secret & parameters.keys()):
+            value = parameters[key]
+            if not value or secrets.is_reference(value):
+                continue
+            yield diag(
+                "RS233",
+                f"parameter {key!r} of driver {driver!r} is a secret written out in the "
+                "source: it would be recorded as written in the state and in plans; put "
+                f"it in a secret and write secret:<name>.<namespace>.rune/<key> instead "
+                "(e.g. secret:do-api-token.shared.rune/token)",
+                loc(origin, *path, key),
+                resource,
+                Severity.WARNING,
+            )

@@ -455,6 +455,7 @@ RULES: tuple[Rule, ...] = (
     rs220_rs225_template_names,
     params.rs107_rs222_secret_references,
     params.rs226_driver_parameters,
+    params.rs233_literal_secrets,
     rs223_topology_values,
     rs228_rs229_sizes,
     rs230_secrets_in_source,

@@ -86,7 +86,13 @@ def prepare(conn: psycopg.Connection[Any], target: StateTarget, *, create: bool)
 
 def schema_version(conn: psycopg.Connection[Any]) -> int | None:
     """The schema version of the database, ``None`` when it holds no rune-sync tables."""
-    row = conn.execute("SELECT to_regclass('rune_sync.schema_info') IS NOT NULL").fetchone()
+    # pg_class, not to_regclass: under concurrent creators to_regclass can answer from a
+    # catalog snapshot taken before the migration lock, and the table then "already exists".
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'rune_sync' AND c.relname = 'schema_info')"
+    ).fetchone()
     if row is None or not row[0]:
         return None
     found = conn.execute("SELECT version FROM rune_sync.schema_info WHERE id = 1").fetchone()

@@ -43,6 +43,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+import tenacity
+
 from rune_sync import __version__
 from rune_sync.errors import StateCorruptError, StateError
 from rune_sync.spec.model import Address
@@ -420,22 +422,23 @@ def _inspect(path: Path) -> _Found:
         raise _foreign(path, "it is not a regular file")
     if info.st_size == 0:
         return _Found.EMPTY
+    wal_had_data = _wal_has_data(path)
     try:
         with open(path, "rb") as f:
             header = f.read(100)
+            size = os.fstat(f.fileno()).st_size
     except OSError as exc:
         raise StateError(f"state {path}: cannot read it: {exc.strerror or exc}") from exc
     if len(header) < 100 or not header.startswith(_MAGIC):
         raise _foreign(path, "it is not an SQLite database")
-    _check_size(path, header=header, size=info.st_size)
     app_id = int.from_bytes(header[68:72], "big", signed=True)
     in_wal_mode = header[18] == 2
-    try:
-        wal_has_data = os.stat(f"{path}-wal").st_size > 0
-    except FileNotFoundError:
-        wal_has_data = False
-    except OSError as exc:
-        raise StateError(f"state {path}: cannot read its -wal: {exc.strerror or exc}") from exc
+    wal_has_data = _wal_has_data(path)
+    # With a -wal holding data, a checkpoint (another command closing the state) may be
+    # copying pages into the file: page 1 already counts pages not written yet. The
+    # size says nothing then; quick_check below still reads every page through the WAL.
+    if not (in_wal_mode and (wal_had_data or wal_has_data)):
+        _check_size(path, header=header, size=size)
     # immutable=1 reads without locks or companion files; it is exact only when no -wal
     # holds newer pages. mode=ro on a WAL file may create -shm, so it is kept for our own
     # files: a rune-sync state carries its mark in the main file from its first commit.
@@ -483,6 +486,15 @@ def _inspect(path: Path) -> _Found:
         raise StateCorruptError(f"state {path} has a damaged schema version") from None
     schema.check_version(found_version, where=str(path))
     return _Found.OURS
+
+
+def _wal_has_data(path: Path) -> bool:
+    try:
+        return os.stat(f"{path}-wal").st_size > 0
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise StateError(f"state {path}: cannot read its -wal: {exc.strerror or exc}") from exc
 
 
 def _check_size(path: Path, *, header: bytes, size: int) -> None:
@@ -582,7 +594,22 @@ def _initialise(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def _use_wal(conn: sqlite3.Connection, path: Path) -> None:
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    """Switch the file to WAL mode (a no-op read once it is), waiting out other writers.
+
+    The switch reads the header, then upgrades its read lock to a write lock to rewrite
+    it. SQLite never runs the busy handler for such an upgrade (a reader waiting on a
+    writer could deadlock), so ``busy_timeout`` does not cover it: while another command
+    holds the write lock (creating the schema of the same new state, or switching it
+    too) the pragma fails at once with ``SQLITE_BUSY``. It is therefore retried, from
+    scratch and with a short growing pause, for up to :data:`BUSY_TIMEOUT_S` in all.
+    """
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(BUSY_TIMEOUT_S),
+        wait=tenacity.wait_exponential(multiplier=0.002, max=0.1) + tenacity.wait_random(0, 0.005),
+        retry=tenacity.retry_if_exception(_is_busy),
+        reraise=True,
+    )
+    mode = retrying(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
     if str(mode).lower() != "wal":
         raise StateError(f"state {path}: cannot switch it to WAL mode (got {mode!r})")
     conn.execute("PRAGMA synchronous = NORMAL")
@@ -636,6 +663,13 @@ def _sqlite_errors(path: Path) -> Iterator[None]:
         raise StateError(f"state {path}: {_explain(exc)}") from exc
     except sqlite3.Error as exc:
         raise StateError(f"state {path}: {_explain(exc)}") from exc
+
+
+def _is_busy(exc: BaseException) -> bool:
+    return (
+        isinstance(exc, sqlite3.OperationalError)
+        and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
+    )
 
 
 def _is_corruption(exc: sqlite3.Error) -> bool:

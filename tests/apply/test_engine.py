@@ -25,7 +25,7 @@ from rune_sync.apply.events import Phase, Silent
 from rune_sync.drivers.base import OpContext
 from rune_sync.errors import UnsafePlanError
 from rune_sync.plan.model import Action
-from rune_sync.spec.model import Kind
+from rune_sync.spec.model import Address, Kind
 from rune_sync.state import open_backend
 from tests.apply import (
     FAST,
@@ -195,6 +195,49 @@ def test_the_serial_moves_before_any_record_is_written(env: Env):
     assert log.writes[0] == "bump_serial"
     assert log.writes.count("bump_serial") == 1
     assert log.writes.count("put") >= 6  # intent and result of each of the three changes
+
+
+class ReadLog:
+    """The real backend, with its whole-state reads (``load_all``, ``records``) logged."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+        self.reads: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._backend, name)
+        if name in ("load_all", "records"):
+
+            def logged(*args: Any, **kw: Any) -> Any:
+                self.reads.append(name)
+                return attr(*args, **kw)
+
+            return logged
+        return attr
+
+
+def test_records_the_caller_read_under_its_lock_are_used_not_read_again(env: Env):
+    assert env.apply(two()).result.ok
+    planned = env.plan({"v.yaml": docs(volume("a"), volume("b", size="2Gi"), volume("c"))})
+    held = env.backend.load_all()  # under the lock env holds, as the caller planned
+    log = ReadLog(env.backend)
+    result = engine.execute(
+        planned.plan,
+        backend=log,
+        drivers=lambda name: env.driver,
+        reporter=Silent(),
+        settings=FAST,
+        source=planned.source,
+        records=held,
+    )
+    assert result.ok
+    assert log.reads == []
+    assert set(env.records()) == {"volume/prod/a", "volume/prod/b", "volume/prod/c"}
+    assert env.record("volume/prod/a") == held[Address.parse("volume/prod/a")]
+    assert env.record("volume/prod/b").spec["size"] == "2Gi"
+    assert not env.plan(
+        {"v.yaml": docs(volume("a"), volume("b", size="2Gi"), volume("c"))}
+    ).plan.has_changes
 
 
 def test_a_plan_without_changes_leaves_the_serial_and_source_alone(env: Env):

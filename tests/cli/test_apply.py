@@ -357,6 +357,82 @@ def test_on_a_terminal_only_yes_applies(small, tmp_path, answer, code):
         assert not state.exists() or records_of(state) == {}
 
 
+def files_below(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_apply_refused_for_lack_of_approval_writes_no_state_at_all(small, tmp_path, output):
+    src, vols, _state = small
+    work = tmp_path / "work"
+    work.mkdir()
+    # The default state path (./.rune-sync/state.db): not even its directory appears.
+    result = run_child("apply", str(src), "--format", output, cwd=work)
+    assert result.code == 1
+    assert "refusing to apply without approval" in result.stderr
+    assert files_below(work) == set()
+    assert not vols.exists()
+
+
+def test_apply_declined_on_a_terminal_writes_no_state_at_all(small, tmp_path):
+    src, vols, state = small
+    result = run_on_terminal("apply", str(src), "--state", str(state), answer="no\n", cwd=tmp_path)
+    assert result.code == 1
+    assert "apply cancelled; nothing was changed" in result.stderr
+    assert not state.exists()
+    assert not Path(f"{state}.lock").exists()
+    assert not vols.exists()
+
+
+def test_a_plan_refused_for_a_state_that_does_not_exist_writes_no_state(rs, saved, tmp_path):
+    _src, vols, _state, plan_file = saved
+    elsewhere = tmp_path / "elsewhere" / "state.db"
+    result = rs("apply", str(plan_file), "--state", str(elsewhere), "--auto-approve")
+    assert result.code == 4
+    assert "the state it was made from does not exist here" in result.stderr
+    assert not elsewhere.parent.exists()
+    assert "prod/logs" not in entries(vols)
+
+
+def test_a_new_state_created_by_another_apply_while_waiting_for_approval_is_not_overwritten(
+    rs, small, tmp_path
+):
+    src, vols, state = small
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rune_sync", "apply", str(src), "--state", str(state)],
+            cwd=tmp_path,
+            env=child_env(),
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stderr is not None
+        asked = b""
+        while b"Apply these changes?" not in asked:  # ends when the prompt is shown
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            assert chunk, asked.decode()
+            asked += chunk
+        assert not state.exists()
+        (src / "more.yaml").write_text(volume_list(["logs"]), encoding="utf-8")
+        assert rs("apply", str(src), "--state", str(state), "--auto-approve").code == 0
+        recorded = records_of(state)
+        os.write(controller, b"yes\n")
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # a failed assertion left it waiting for an answer
+            proc.communicate()
+        os.close(terminal)
+        os.close(controller)
+    assert proc.returncode == 4, err
+    assert b"created and written by another command" in err
+    assert records_of(state) == recorded
+    assert meta_of(state).serial == 1
+    assert entries(vols) == {"prod/web", "prod/db", "prod/logs"}
+
+
 # --------------------------------------------------------------------------- saved plans
 
 

@@ -296,6 +296,62 @@ def test_a_secrets_directory_open_to_others_is_warned_about_once(cli: Cli, world
     assert f"chmod -R go-rwx {world.secrets}" in run.stderr
 
 
+@pytest.fixture
+def applied_then_removed(cli: Cli, world: World) -> tuple[Path, tuple[str, ...]]:
+    """(source, flags): web applied with its token from a private secrets directory, then
+    removed from the source, and the directory opened to others (RS403) — a warning
+    that only resolving the recorded reference meets."""
+    src = world.source(
+        {"v.yaml": WEB + "  reclaimPolicy: delete\n", "keep.yaml": volume_with("{}", name="keep")}
+    )
+    put(world.secrets, "prod/app/token", CANARY)
+    args = ("--state", str(world.state), "--secrets-dir", str(world.secrets))
+    first = cli("apply", str(src), *args, "--auto-approve", env=no_env())
+    assert first.code == 0, first.stderr
+    assert "RS403" not in first.stderr
+    (src / "v.yaml").unlink()
+    world.secrets.chmod(0o755)
+    (world.secrets / "prod/app/token").chmod(0o644)
+    return src, (*args, "--auto-approve", "--allow-destroy", "--no-snapshot-before-destroy")
+
+
+def test_a_warning_first_met_by_an_apply_call_is_printed_once(
+    cli: Cli, world: World, applied_then_removed
+):
+    src, args = applied_then_removed
+    run = cli("apply", str(src), *args, "--refresh=false", env=no_env())
+    assert run.code == 0, run.stderr
+    assert run.stderr.count("warning[RS403]") == 1
+    assert "volume/prod/web: " in run.stderr.split("warning[RS403]")[0].splitlines()[-1]
+    assert CANARY not in run.stdout + run.stderr
+
+
+def test_a_warning_first_met_by_an_apply_call_is_one_json_note(
+    cli: Cli, world: World, applied_then_removed
+):
+    src, args = applied_then_removed
+    run = cli("apply", str(src), *args, "--refresh=false", "--format", "json", env=no_env())
+    assert run.code == 0, run.stderr
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    notes = [e for e in events if e["event"] == "note" and "RS403" in e["message"]]
+    assert len(notes) == 1
+    assert notes[0]["address"] == "volume/prod/web"
+    assert notes[0]["action"] == "destroy"
+    assert "RS403" not in run.stderr
+    assert CANARY not in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_a_warning_first_met_by_refresh_is_printed_once(
+    cli: Cli, world: World, applied_then_removed, command
+):
+    src, args = applied_then_removed
+    run = cli(command, str(src), *(args if command == "apply" else args[:4]), env=no_env())
+    assert run.code == 0, run.stderr
+    assert run.stderr.count("warning[RS403]") == 1
+    assert CANARY not in run.stdout + run.stderr
+
+
 # ------------------------------------------------------------------- never written anywhere
 
 

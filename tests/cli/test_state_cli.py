@@ -653,3 +653,21 @@ def test_a_corrupt_state_is_refused_and_left_unchanged(state_cli, populated, tmp
     assert "unmodified" in result.stderr
     no_traceback(result)
     assert tree_bytes(corrupt_dir) == before
+
+
+def test_state_help_lists_every_subcommand_with_a_whole_first_sentence(cli):
+    result = cli("state", "--help", env={"COLUMNS": "80"})
+    assert result.code == 0, result.stderr
+    listed = result.stdout.split("Commands:\n")[1]
+    assert "..." not in listed
+    entries: dict[str, str] = {}
+    for line in listed.splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            name, _, text = line.strip().partition(" ")
+            entries[name] = text.strip()
+        elif line.strip():
+            entries[name] += " " + line.strip()
+    assert set(entries) == {
+        "force-unlock", "list", "lock-info", "migrate", "pull", "push", "retry", "rm", "show",
+    }  # fmt: skip
+    assert all(text.endswith(".") and text.count(". ") == 0 for text in entries.values())

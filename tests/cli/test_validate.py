@@ -271,3 +271,20 @@ def test_driver_parameter_declarations_come_from_the_installed_drivers(cli, tree
     assert lines[1] == (
         "c.yaml:3:35: error[RS226] storageclass/do: driver 'do-volume' needs parameter 'region'"
     )
+
+
+def test_an_api_token_written_out_is_a_warning_that_never_shows_it(cli, tree):
+    token = "dop_v1_f00dfeedcafe"
+    root = tree(
+        {
+            "do.yaml": "storageClass:\n  name: do\n  driver: do-volume\n"
+            f"  parameters:\n    region: nyc3\n    apiToken: {token}\n"
+        }
+    )
+    result = cli("validate", ".", cwd=root)
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(
+        "do.yaml:6:5: warning[RS233] storageclass/do: parameter 'apiToken'"
+    )
+    assert "secret:<name>.<namespace>.rune/<key>" in result.stdout
+    assert token not in result.stdout + result.stderr

@@ -43,6 +43,14 @@ def test_a_plan_made_without_a_state_is_fresh_while_there_is_none():
     assert planfile.freshness(fresh, lineage=LINEAGE, serial=1, input_digest=None).stale
 
 
+def test_a_plan_made_without_a_state_is_stale_once_the_source_changed_though_none_exists():
+    made = Plan(changes=(), input_digest="sha256:aaa")
+    verdict = planfile.freshness(made, lineage=None, serial=None, input_digest="sha256:bbb")
+    assert verdict.stale
+    assert verdict.why == "the source changed since the plan was made"
+    assert not planfile.freshness(made, lineage=None, serial=None, input_digest="sha256:aaa").stale
+
+
 def test_save_is_private_and_round_trips(tmp_path: Path):
     path = tmp_path / "p.json"
     planfile.save(SAVED, path)

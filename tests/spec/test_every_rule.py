@@ -31,6 +31,7 @@ EXPECTED = [
     ("classes.yaml", 26, 7, "RS107"),  # apiTokenSecretRef: bad
     ("classes.yaml", 32, 13, "RS223"),  # operator In without values
     ("classes.yaml", 39, 32, "RS226"),  # do-volume fsType: btrfs
+    ("classes.yaml", 39, 47, "RS233"),  # apiToken written out
     ("runefile.yaml", 0, 0, "RS303"),  # runefile.toml beside it (no line: the whole file)
     ("runefile.yaml", 4, 3, "RS301"),  # defaultStorageClass: nope
     ("schema-errors.yaml", 6, 5, "RS101"),  # sise
@@ -69,7 +70,7 @@ EXPECTED = [
     ("volumes.yaml", 84, 5, "RS232"),  # team/a-web and team-a/web: one DigitalOcean name
 ]
 
-WARNINGS = {"RS222", "RS224", "RS228", "RS230", "RS303"}
+WARNINGS = {"RS222", "RS224", "RS228", "RS230", "RS233", "RS303"}
 
 NOT_IN_THIS_RUN = {
     "RS302": "an unreadable runefile; RS301 needs the same runefile readable "

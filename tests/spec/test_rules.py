@@ -13,6 +13,7 @@ dropped the resource before the rules saw it. Mount paths (RS202/203/205/206) ar
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import textwrap
 from collections.abc import Mapping
@@ -1108,3 +1109,51 @@ def test_double_leading_slash_is_compared_by_components(tmp_path, allowed, host_
         vols=volume("media", cls="local-host", extra=f'parameters: {{hostPath: "{host_path}"}}'),
     )
     assert [str(d) for d in validate_files(tmp_path, files).diagnostics] == []
+
+
+# ------------------------------------------------------------------ RS233: credentials written out
+
+TOKEN = "dop_v1_0123456789abcdef"
+
+
+def test_a_literal_api_token_on_a_class_is_a_warning_at_its_key_never_showing_it(tmp_path):
+    classes = DO_CLASS.replace("secret:do-api-token.shared.rune/token", TOKEN)
+    result = validate_files(tmp_path, src(classes=classes))
+    d = only(result, "RS233")
+    assert d.severity is WARNING
+    assert (d.resource, str(d.location)) == ("storageclass/do-nyc3", "classes.yaml:6:5")
+    assert "secret:<name>.<namespace>.rune/" in d.message
+    assert TOKEN not in str(d)
+    assert result.ok
+
+
+def test_a_literal_api_token_on_a_volume_of_a_do_volume_class_is_a_warning(tmp_path):
+    files = src(
+        classes=DO_CLASS,
+        vols=volume("web", cls="do-nyc3", extra=f"parameters: {{apiToken: {TOKEN}}}"),
+    )
+    d = only(validate_files(tmp_path, files), "RS233")
+    assert (d.resource, str(d.location)) == ("volume/prod/web", "vols.yaml:7:16")
+    assert TOKEN not in str(d)
+
+
+def test_a_secret_reference_or_a_driver_without_secret_parameters_gets_no_rs233(tmp_path):
+    files = src(
+        classes=DO_CLASS,
+        vols=volume("web", extra="parameters: {apiToken: plain}"),  # local: no such rule
+    )
+    assert "RS233" not in {d.code for d in validate_files(tmp_path, files).diagnostics}
+
+
+def test_every_parameter_a_driver_declares_secret_is_checked(tmp_path):
+    rules = {
+        "do-volume": dataclasses.replace(
+            do_volume.PARAMETERS, secret=frozenset({"apiToken", "apiEndpoint"})
+        )
+    }
+    classes = DO_CLASS.replace("region: nyc3", "region: nyc3\n    apiEndpoint: https://x")
+    (tmp_path / "classes.yaml").write_text(classes, encoding="utf-8")
+    result = validate_directory(tmp_path, drivers=DRIVERS, parameter_rules=rules, cwd=tmp_path)
+    found = [d for d in result.diagnostics if d.code == "RS233"]
+    assert [str(d.location) for d in found] == ["classes.yaml:6:5"]
+    assert "'apiEndpoint'" in found[0].message

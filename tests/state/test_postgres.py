@@ -152,3 +152,39 @@ def test_taking_the_lock_reads_what_the_previous_holder_wrote(pg_url):
             assert watcher.meta().serial == 1
             watcher.put(contract_record(2))  # accepted: it read serial 1 under the lock
         assert len(applier.load_all()) == 2
+
+
+# --------------------------------------------------------------------------- concurrent creation
+
+
+def test_commands_creating_the_schema_at_once_all_open_one_state(pg_server: PgServer):
+    """Several commands meeting an empty database at the same moment: one creates the
+    schema, the others wait for it and open the same state (none sees "already exists")."""
+    import threading
+
+    for _ in range(5):
+        url = pg_server.fresh_url()
+        barrier = threading.Barrier(4)
+        lineages: list[str] = []
+        errors: list[BaseException] = []
+
+        def open_one(
+            url: str = url,
+            barrier: threading.Barrier = barrier,
+            lineages: list[str] = lineages,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            barrier.wait()
+            try:
+                with open_backend(url, create=True) as backend:
+                    lineages.append(backend.meta().lineage)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_one) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == []
+        assert len(lineages) == 4 and len(set(lineages)) == 1

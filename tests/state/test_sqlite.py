@@ -170,6 +170,71 @@ def test_two_commands_creating_one_state_at_once_agree_on_its_lineage(tmp_path):
     assert len(set(lineages)) == 1
 
 
+def test_opening_waits_for_a_writer_while_switching_a_new_state_to_wal(tmp_path):
+    # The moment a concurrent command is in: the schema of a new state is written (still
+    # in rollback-journal mode) and another connection holds the write lock. The WAL
+    # switch needs that lock through an upgrade SQLite's busy_timeout does not cover.
+    path = tmp_path / "state.db"
+    open_backend(path, create=True).close()
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        assert conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    failures: list[BaseException] = []
+    lineages: list[str] = []
+
+    def open_it() -> None:
+        try:
+            with open_backend(path, create=True) as state:
+                lineages.append(state.meta().lineage)
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        opener = threading.Thread(target=open_it)
+        opener.start()
+        opener.join(0.5)  # an opener that does not wait has failed by now
+        writer.execute("COMMIT")
+        opener.join(30)
+    finally:
+        writer.close()
+    assert failures == []
+    assert len(lineages) == 1
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_state_caught_mid_checkpoint_is_opened_not_taken_for_a_truncated_one(tmp_path):
+    # Another command closing the state checkpoints its -wal into the file, page 1 first:
+    # for a moment page 1 counts pages the file does not have yet. Built here as that
+    # moment: a file with page 1 from the WAL, and the WAL beside it.
+    source, moment = tmp_path / "source", tmp_path / "moment"
+    source.mkdir()
+    moment.mkdir()
+    path = source / "state.db"
+    open_backend(path, create=True).close()
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as reader:
+        reader.execute("PRAGMA wal_autocheckpoint = 0")
+        reader.execute("SELECT count(*) FROM meta").fetchall()  # keeps the -wal on close
+        with open_backend(path, create=True) as state, state.transaction() as tx:
+            for i in range(60):
+                tx.put(contract_record(i))
+        main = bytearray(path.read_bytes())
+        wal = Path(f"{path}-wal").read_bytes()
+    page_size = int.from_bytes(wal[8:12], "big")
+    frames = range(32, len(wal) - page_size - 23, 24 + page_size)
+    page_one = [
+        wal[at + 24 : at + 24 + page_size] for at in frames if wal[at : at + 4] == b"\0\0\0\1"
+    ]
+    assert int.from_bytes(page_one[-1][28:32], "big") * page_size > len(main)
+    main[:page_size] = page_one[-1]
+    (moment / "state.db").write_bytes(bytes(main))
+    Path(f"{moment / 'state.db'}-wal").write_bytes(wal)
+
+    with open_backend(moment / "state.db", create=False) as state:
+        assert len(list(state.records())) == 60
+
+
 # --------------------------------------------------------------------------- refusing
 
 

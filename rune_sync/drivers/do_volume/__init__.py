@@ -23,4 +23,5 @@ PARAMETERS = ParameterRules(
     required=frozenset({"region"}),
     known=frozenset({"region", "fsType", "apiToken", "apiTokenSecretRef", "apiEndpoint"}),
     choices={"fsType": frozenset({"ext4", "xfs"})},
+    secret=frozenset({"apiToken"}),
 )
