@@ -66,20 +66,7 @@ class Declined(RuneSyncError):
 @options.git_options
 @options.lock_timeout_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
-@click.option(
-    "--parallelism",
-    type=click.IntRange(1, 256),
-    default=10,
-    show_default=True,
-    help="How many driver operations run at once.",
-)
-@click.option(
-    "--stall-after",
-    type=click.IntRange(1, 1000),
-    default=3,
-    show_default=True,
-    help="Failed runs after which a volume is Stalled (until `rune-sync state retry`).",
-)
+@options.execution_options
 def apply(
     target: str,
     runefile: Path | None,

@@ -373,3 +373,21 @@ def git_options(func: F) -> F:
         ),
     ]
     return _fold_git(func, decorators, trust=True)
+
+
+def execution_options(func: F) -> F:
+    """``--parallelism`` and ``--stall-after``: how apply (and each watch cycle) runs."""
+    func = click.option(
+        "--stall-after",
+        type=click.IntRange(1, 1000),
+        default=3,
+        show_default=True,
+        help="Failed runs after which a volume is Stalled (until `rune-sync state retry`).",
+    )(func)
+    return click.option(
+        "--parallelism",
+        type=click.IntRange(1, 256),
+        default=10,
+        show_default=True,
+        help="How many driver operations run at once.",
+    )(func)
