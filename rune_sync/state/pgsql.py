@@ -20,16 +20,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from rune_sync.errors import StateCorruptError
-from rune_sync.spec.model import Address
 from rune_sync.state import schema
 from rune_sync.state.model import (
-    EMPTY_PARAMETERS,
-    CanonicalSpec,
     SourceInfo,
     StateMeta,
     StateRecord,
     format_timestamp,
-    parse_timestamp,
 )
 from rune_sync.state.target import StateTarget
 
@@ -119,27 +115,4 @@ def meta_of(row: Sequence[Any], *, where: StateTarget) -> StateMeta:
 
 def record_of(row: Sequence[Any], *, where: StateTarget) -> StateRecord:
     """A row of :data:`READ_COLUMNS` as a :class:`StateRecord`."""
-    (address, status, retained, handle, driver, spec, bound, owner, attempts, failed_runs,
-     message, parameters, created, updated, intent) = row  # fmt: skip
-    try:
-        return StateRecord(
-            address=Address.parse(str(address)),
-            spec=CanonicalSpec(str(spec)),
-            driver=str(driver),
-            status=str(status),
-            retained=bool(retained),
-            handle=handle,
-            bound_claim=bound,
-            owner_service=owner,
-            attempts=int(attempts),
-            failed_runs=int(failed_runs),
-            failure_message=message,
-            intent=intent,
-            driver_parameters=(
-                EMPTY_PARAMETERS if parameters == "{}" else json.loads(str(parameters))
-            ),
-            created_at=parse_timestamp(str(created)),
-            updated_at=parse_timestamp(str(updated)),
-        )
-    except ValueError as exc:
-        raise StateCorruptError(f"state {where}: record {address} is damaged: {exc}") from exc
+    return schema.record_from_row(tuple(row), where=str(where))

@@ -34,9 +34,17 @@ version is per database (every state in it shares the tables)::
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from rune_sync.errors import StateError
+from rune_sync.errors import StateCorruptError, StateError
+from rune_sync.spec.model import Address
+from rune_sync.state.model import (
+    EMPTY_PARAMETERS,
+    CanonicalSpec,
+    StateRecord,
+    parse_timestamp,
+)
 
 META_LINEAGE = "lineage"
 META_SERIAL = "serial"
@@ -203,3 +211,44 @@ def check_version(found: int, *, where: str) -> None:
         )
     if found < 1:
         raise StateError(f"state {where} has an invalid schema version {found}")
+
+
+def record_from_row(row: tuple[object, ...], *, where: str) -> StateRecord:
+    """A row of the record columns (in the order both backends select them: address,
+    status, retained, handle, driver, spec, bound_claim, owner_service, attempts,
+    failed_runs, failure_message, driver_parameters, created_at, updated_at, intent) as
+    a :class:`StateRecord`; ``StateCorruptError`` naming ``where`` for a damaged one."""
+    (address, status, retained, handle, driver, spec, bound, owner, attempts, failed_runs,
+     message, parameters, created, updated, intent) = row  # fmt: skip
+    try:
+        return StateRecord(
+            address=Address.parse(str(address)),
+            spec=CanonicalSpec(str(spec)),
+            driver=str(driver),
+            status=str(status),
+            retained=bool(retained),
+            handle=_optional_text(handle),
+            bound_claim=_optional_text(bound),
+            owner_service=_optional_text(owner),
+            attempts=_count(attempts),
+            failed_runs=_count(failed_runs),
+            failure_message=_optional_text(message),
+            intent=_optional_text(intent),
+            driver_parameters=(
+                EMPTY_PARAMETERS if parameters == "{}" else json.loads(str(parameters))
+            ),
+            created_at=parse_timestamp(str(created)),
+            updated_at=parse_timestamp(str(updated)),
+        )
+    except ValueError as exc:
+        raise StateCorruptError(f"state {where}: record {address} is damaged: {exc}") from exc
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _count(value: object) -> int:
+    if type(value) is not int:
+        raise ValueError(f"{value!r} is not a whole number")
+    return value

@@ -52,15 +52,12 @@ from rune_sync.state import schema
 from rune_sync.state.backend import StateNotFoundError
 from rune_sync.state.lock import FileLock, sidecar_path
 from rune_sync.state.model import (
-    EMPTY_PARAMETERS,
-    CanonicalSpec,
     LockInfo,
     SourceInfo,
     StateMeta,
     StateRecord,
     format_timestamp,
     new_lineage,
-    parse_timestamp,
 )
 
 DEFAULT_PATH = Path(".rune-sync/state.db")
@@ -176,11 +173,11 @@ class SqliteState:
         rows = self._read(
             lambda conn: conn.execute(f"{_SELECT} WHERE address = ?", (str(address),)).fetchall()
         )
-        return _record(rows[0], self.path) if rows else None
+        return schema.record_from_row(rows[0], where=str(self.path)) if rows else None
 
     def records(self) -> Iterator[StateRecord]:
         rows = self._read(lambda conn: conn.execute(f"{_SELECT} ORDER BY address").fetchall())
-        return (_record(row, self.path) for row in rows)
+        return (schema.record_from_row(row, where=str(self.path)) for row in rows)
 
     def load_all(self) -> dict[Address, StateRecord]:
         return {record.address: record for record in self.records()}
@@ -342,43 +339,6 @@ def _row(record: StateRecord) -> tuple[object, ...]:
         format_timestamp(record.updated_at),
         record.intent,
     )
-
-
-def _record(row: tuple[object, ...], path: Path) -> StateRecord:
-    (address, status, retained, handle, driver, spec, bound, owner, attempts, failed_runs,
-     message, parameters, created, updated, intent) = row  # fmt: skip
-    try:
-        return StateRecord(
-            address=Address.parse(str(address)),
-            spec=CanonicalSpec(str(spec)),
-            driver=str(driver),
-            status=str(status),
-            retained=bool(retained),
-            handle=_optional_text(handle),
-            bound_claim=_optional_text(bound),
-            owner_service=_optional_text(owner),
-            attempts=_count(attempts),
-            failed_runs=_count(failed_runs),
-            failure_message=_optional_text(message),
-            intent=_optional_text(intent),
-            driver_parameters=(
-                EMPTY_PARAMETERS if parameters == "{}" else json.loads(str(parameters))
-            ),
-            created_at=parse_timestamp(str(created)),
-            updated_at=parse_timestamp(str(updated)),
-        )
-    except ValueError as exc:
-        raise StateCorruptError(f"state {path}: record {address} is damaged: {exc}") from exc
-
-
-def _optional_text(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-def _count(value: object) -> int:
-    if type(value) is not int:
-        raise ValueError(f"{value!r} is not a whole number")
-    return value
 
 
 def _read_meta(conn: sqlite3.Connection, path: Path) -> StateMeta:
