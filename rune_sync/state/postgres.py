@@ -204,10 +204,7 @@ class PostgresState:
         records: Iterable[StateRecord],
     ) -> StateMeta:
         rows = [sql.row_values(record) for record in records]
-        addresses = [str(row["address"]) for row in rows]
-        if len(set(addresses)) != len(addresses):
-            dupes = sorted({a for a in addresses if addresses.count(a) > 1})
-            raise ValueError(f"duplicate addresses: {', '.join(dupes)}")
+        schema.require_unique_addresses(str(row["address"]) for row in rows)
         if serial < 0:
             raise ValueError("serial must be ≥ 0")
         values = {

@@ -35,6 +35,8 @@ version is per database (every state in it shares the tables)::
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rune_sync.errors import StateCorruptError, StateError
@@ -252,3 +254,10 @@ def _count(value: object) -> int:
     if type(value) is not int:
         raise ValueError(f"{value!r} is not a whole number")
     return value
+
+
+def require_unique_addresses(addresses: Iterable[str]) -> None:
+    """``ValueError`` naming every address given more than once (``replace_all``)."""
+    dupes = sorted(a for a, n in Counter(addresses).items() if n > 1)
+    if dupes:
+        raise ValueError(f"duplicate addresses: {', '.join(dupes)}")

@@ -244,10 +244,7 @@ class SqliteState:
         records: Iterable[StateRecord],
     ) -> StateMeta:
         rows = [_row(record) for record in records]
-        addresses = [str(row[0]) for row in rows]
-        if len(set(addresses)) != len(addresses):
-            dupes = sorted({a for a in addresses if addresses.count(a) > 1})
-            raise ValueError(f"duplicate addresses: {', '.join(dupes)}")
+        schema.require_unique_addresses(str(row[0]) for row in rows)
         if serial < 0:
             raise ValueError("serial must be ≥ 0")
 
