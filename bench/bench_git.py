@@ -16,16 +16,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from bench.generate import generate
 from bench.measure import best_of, compile_package, run_once
 from bench.seed import seed
+from tests import gitserve
 
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "bench",
@@ -48,35 +47,6 @@ def _publish(repo: Path, bare: Path) -> None:
     _git("clone", "--quiet", "--bare", str(repo), str(bare))
 
 
-def _daemon(base: Path) -> tuple[subprocess.Popen[bytes], int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    proc = subprocess.Popen(
-        [
-            "git",
-            "daemon",
-            "--reuseaddr",
-            "--export-all",
-            f"--base-path={base}",
-            "--listen=127.0.0.1",
-            f"--port={port}",
-            str(base),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("git daemon did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="1000,10000")
@@ -84,47 +54,49 @@ def main() -> None:
     args = parser.parse_args()
     compile_package()
     work = Path(tempfile.mkdtemp(prefix="rune-sync-bench-git-"))
-    exe = [sys.executable, "-m", "rune_sync", "plan"]
     served = work / "served"
     served.mkdir()
-    daemon, port = _daemon(served)
     print(
         f"{'volumes':>8} {'directory s':>12} {'clone s':>8} {'file:// s':>10} "
         f"{'git:// s':>9} {'extra s':>8}"
     )
     try:
-        for n in [int(s) for s in args.sizes.split(",")]:
-            repo = generate(work / f"repo-{n}", volumes=n, volume_root=work / f"vols-{n}")
-            bare = served / f"repo-{n}.git"
-            _publish(repo, bare)
-            state = work / f"state-{n}.db"
-            seed(repo, state)
-            cache = work / f"cache-{n}"
-            env = {**os.environ, "RUNE_SYNC_CACHE_DIR": str(cache)}
-            tail = ["--state", str(state), "--detailed-exitcode"]
-            directory, _ = best_of([*exe, str(repo), *tail], repeat=args.repeat, env=env)
-            cold = run_once([*exe, bare.as_uri(), "--ref", "main", *tail], env=env)
-            git_dir = next(p for p in cache.iterdir() if p.is_dir()) / "git"
-            inode = git_dir.stat().st_ino
-            warm, _ = best_of(
-                [*exe, bare.as_uri(), "--ref", "main", *tail], repeat=args.repeat, env=env
-            )
-            daemon_url = f"git://127.0.0.1:{port}/repo-{n}.git"
-            run_once([*exe, daemon_url, *tail], env=env)  # its own cache entry
-            over_daemon, _ = best_of([*exe, daemon_url, *tail], repeat=args.repeat, env=env)
-            if git_dir.stat().st_ino != inode:
-                raise SystemExit("the warm runs cloned again")
-            for run in (directory, cold, warm, over_daemon):
-                if run.returncode != 0:
-                    raise SystemExit(f"the plan for {n} volumes is not a no-op")
-            print(
-                f"{n:>8} {directory.wall_s:>12.3f} {cold.wall_s:>8.3f} {warm.wall_s:>10.3f} "
-                f"{over_daemon.wall_s:>9.3f} {warm.wall_s - directory.wall_s:>8.3f}"
-            )
+        with gitserve.git_daemon(served) as daemon_base:
+            _measure(args, work=work, served=served, daemon_base=daemon_base)
     finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(args: argparse.Namespace, *, work: Path, served: Path, daemon_base: str) -> None:
+    exe = [sys.executable, "-m", "rune_sync", "plan"]
+    for n in [int(s) for s in args.sizes.split(",")]:
+        repo = generate(work / f"repo-{n}", volumes=n, volume_root=work / f"vols-{n}")
+        bare = served / f"repo-{n}.git"
+        _publish(repo, bare)
+        state = work / f"state-{n}.db"
+        seed(repo, state)
+        cache = work / f"cache-{n}"
+        env = {**os.environ, "RUNE_SYNC_CACHE_DIR": str(cache)}
+        tail = ["--state", str(state), "--detailed-exitcode"]
+        directory, _ = best_of([*exe, str(repo), *tail], repeat=args.repeat, env=env)
+        cold = run_once([*exe, bare.as_uri(), "--ref", "main", *tail], env=env)
+        git_dir = next(p for p in cache.iterdir() if p.is_dir()) / "git"
+        inode = git_dir.stat().st_ino
+        warm, _ = best_of(
+            [*exe, bare.as_uri(), "--ref", "main", *tail], repeat=args.repeat, env=env
+        )
+        daemon_url = f"{daemon_base}repo-{n}.git"
+        run_once([*exe, daemon_url, *tail], env=env)  # its own cache entry
+        over_daemon, _ = best_of([*exe, daemon_url, *tail], repeat=args.repeat, env=env)
+        if git_dir.stat().st_ino != inode:
+            raise SystemExit("the warm runs cloned again")
+        for run in (directory, cold, warm, over_daemon):
+            if run.returncode != 0:
+                raise SystemExit(f"the plan for {n} volumes is not a no-op")
+        print(
+            f"{n:>8} {directory.wall_s:>12.3f} {cold.wall_s:>8.3f} {warm.wall_s:>10.3f} "
+            f"{over_daemon.wall_s:>9.3f} {warm.wall_s - directory.wall_s:>8.3f}"
+        )
 
 
 if __name__ == "__main__":
