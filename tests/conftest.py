@@ -13,7 +13,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytest_plugins = ["tests.pgserver"]  # the session PostgreSQL server: pg_server, pg_url
+pytest_plugins = [
+    "tests.pgserver",  # the session PostgreSQL server: pg_server, pg_url
+    "tests.gitfixtures",  # repo, daemon, gpg_key, ssh_key, other_*_key, cache_dir
+]
 
 
 @dataclass(frozen=True)

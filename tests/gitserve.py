@@ -2,7 +2,7 @@
 (signed or not) and push from, signing keys, and servers for the git:// and http://
 transports on 127.0.0.1. Reusable by any test (watch mode polls a served repository).
 
-Fixtures live in ``tests/source/conftest.py`` and ``tests/cli/conftest.py`` import these.
+Its pytest fixtures live in ``tests/gitfixtures.py`` (a plugin every test folder gets).
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ the run before planning, named in one message."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,27 +13,6 @@ from tests import gitserve
 from tests.conftest import Result, run_cli
 
 VOLUME = "volume:\n  name: {name}\n  namespace: prod\n  size: 1Gi\n  accessMode: ReadWriteOnce\n"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> gitserve.Repo:
-    served = tmp_path / "served"
-    served.mkdir()
-    return gitserve.make_repo(served)
-
-
-@pytest.fixture
-def gpg_key(tmp_path: Path) -> Iterator[gitserve.GpgKey]:
-    key = gitserve.make_gpg_key(tmp_path / "keys")
-    try:
-        yield key
-    finally:
-        gitserve.stop_gpg(key)
-
-
-@pytest.fixture
-def ssh_key(tmp_path: Path) -> gitserve.SshKey:
-    return gitserve.make_ssh_key(tmp_path / "keys")
 
 
 @pytest.fixture

@@ -22,13 +22,6 @@ VOLUME = "volume:\n  name: {name}\n  namespace: prod\n  size: 1Gi\n  accessMode:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> gitserve.Repo:
-    served = tmp_path / "served"
-    served.mkdir()
-    return gitserve.make_repo(served)
-
-
-@pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     return {"RUNE_SYNC_CACHE_DIR": str(tmp_path / "cache"), "RUNE_SYNC_STATE": ""}
 

@@ -39,15 +39,6 @@ def daemon(repo: gitserve.Repo) -> Iterator[str]:
         yield url + "repo.git"
 
 
-@pytest.fixture
-def gpg_key(tmp_path: Path) -> Iterator[gitserve.GpgKey]:
-    key = gitserve.make_gpg_key(tmp_path / "keys")
-    try:
-        yield key
-    finally:
-        gitserve.stop_gpg(key)
-
-
 def first_files(tmp_path: Path) -> dict[str, str | None]:
     return {
         "runefile.yaml": f"storage:\n  localVolumeRoot: {tmp_path / 'vols'}\n",

@@ -1,4 +1,5 @@
-"""Fixtures for git sources: a served repository, signing keys, a private cache."""
+"""Fixtures for git sources, for every test folder (registered as a plugin in
+``tests/conftest.py``): a served repository, signing keys, a private cache."""
 
 from __future__ import annotations
 
